@@ -1,0 +1,97 @@
+"""Messages that are not events: status, ack, sync and commands."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from protocol.events import EventId, Identifier, KioskMode, Timestamp, WireModel
+
+
+class SensorHealth(WireModel):
+    ok: bool
+    detail: Annotated[str, Field(max_length=500)] = ""
+
+
+class Status(WireModel):
+    """The kiosk's retained status; the Last Will carries the same shape with state offline."""
+
+    v: Literal[1] = 1
+    site: Identifier
+    device: Identifier
+    state: Literal["online", "offline"]
+    at: Timestamp | None = None
+    software_version: str | None = None
+    mode: KioskMode | None = None
+    model_hashes: dict[str, str] = Field(default_factory=dict)
+    outbox_depth: int | None = Field(default=None, ge=0)
+    last_sync_at: Timestamp | None = None
+    sensors: dict[str, SensorHealth] = Field(default_factory=dict)
+
+
+class Rejection(WireModel):
+    id: EventId
+    reason: Annotated[str, Field(max_length=2000)]
+
+
+class Ack(WireModel):
+    """End-to-end acknowledgement: the hub has committed (or durably parked) these events."""
+
+    v: Literal[1] = 1
+    site: Identifier
+    device: Identifier
+    at: Timestamp
+    committed: list[EventId] = Field(default_factory=list)
+    rejected: list[Rejection] = Field(
+        default_factory=list,
+        description="events kept in the hub's dead-letter table; the kiosk stops resending them",
+    )
+
+
+class SyncRequest(WireModel):
+    """Ask for what changed since ``cursor`` (None: everything)."""
+
+    v: Literal[1] = 1
+    site: Identifier
+    device: Identifier
+    cursor: str | None = None
+    limit: int = Field(default=500, ge=1, le=5000)
+
+
+class Change(WireModel):
+    kind: Annotated[str, Field(min_length=1, max_length=64, description="e.g. roster, policy")]
+    op: Literal["upsert", "delete"]
+    key: Annotated[str, Field(min_length=1, max_length=200)]
+    data: dict[str, Any] | None = None
+
+
+class SyncResponse(WireModel):
+    v: Literal[1] = 1
+    site: Identifier
+    device: Identifier
+    cursor: str | None = Field(description="the cursor the request carried")
+    next_cursor: str | None
+    more: bool = Field(description="true when the kiosk should ask again at once")
+    changes: list[Change] = Field(default_factory=list)
+
+
+class Command(WireModel):
+    """An order from the hub to one kiosk."""
+
+    v: Literal[1] = 1
+    id: EventId
+    site: Identifier
+    device: Identifier
+    at: Timestamp
+    kind: Literal["sync", "wipe_caches", "set_mode", "rotate_cache_key"]
+    mode: KioskMode | None = None
+
+
+MESSAGE_TYPES: dict[str, type[WireModel]] = {
+    "status": Status,
+    "ack": Ack,
+    "sync.request": SyncRequest,
+    "sync.response": SyncResponse,
+    "cmd": Command,
+}
