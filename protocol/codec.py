@@ -43,9 +43,23 @@ def _load_object(payload: bytes | str) -> dict[str, Any]:
         raise ProtocolError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    raw = payload if isinstance(payload, bytes) else payload.encode()
+    if b"\\u0000" in raw and _has_nul(data):
+        # PostgreSQL cannot store NUL in text or JSONB; refuse it the same way everywhere.
+        raise ProtocolError("invalid text: NUL characters (\\u0000) are not allowed")
     if not isinstance(data, dict):
         raise ProtocolError(f"invalid message: expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _describe(error: ValidationError, event_id: str | None) -> ProtocolError:

@@ -124,8 +124,12 @@ class EventBase(WireModel):
     device: Identifier
     seq: int = Field(ge=1, description="per-device counter, starts at 1, never reused")
     at: Timestamp
-    subject: str | None = Field(default=None, description="Masar detainee id, if any")
-    actor: str | None = Field(default=None, description="staff id, if staff acted")
+    subject: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="Masar detainee id, if any"
+    )
+    actor: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="staff id, if staff acted"
+    )
 
 
 class IdentificationEvent(EventBase):

@@ -1,0 +1,91 @@
+"""`masar hub …`: migrate the database, run ingest workers, serve the web application."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from hub.config import ConfigError, HubConfig, load_config
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="hub TOML file (default: $MASAR_HUB_CONFIG); MASAR_HUB_DATABASE_URL overrides the URL",
+)
+
+
+def _load(config_path: Path | None) -> HubConfig:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(name="hub")
+def hub_group() -> None:
+    """The central hub: master records, ingest workers and the staff web application."""
+
+
+@hub_group.command()
+@config_option
+def migrate(config_path: Path | None) -> None:
+    """Create or upgrade the hub database to the newest schema.
+
+    Example: MASAR_HUB_DATABASE_URL=postgresql://postgres@127.0.0.1/masar masar hub migrate
+    """
+    from hub.db import current_revision, open_engine, upgrade
+
+    config = _load(config_path)
+    engine = open_engine(config.database_url)
+    upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)}")
+
+
+@hub_group.command()
+@config_option
+@click.option("--name", default="1", show_default=True, help="worker name; keeps its MQTT session")
+def ingest(config_path: Path | None, name: str) -> None:
+    """Run one ingest worker (start several for more throughput).
+
+    Example: masar hub ingest --config hub.toml --name 2
+    """
+    from hub.worker import IngestWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    worker = IngestWorker(_load(config_path), name=name)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker.run()
+
+
+@hub_group.command()
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def web(config_path: Path | None, host: str, port: int, workers: int) -> None:
+    """Serve the hub web application with gunicorn.
+
+    Example: masar hub web --config hub.toml --port 8000
+    """
+    _load(config_path)  # fail here, in plain words, rather than inside gunicorn
+    if config_path is not None:
+        os.environ["MASAR_HUB_CONFIG"] = str(config_path.resolve())
+    gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
+    os.execv(
+        gunicorn,
+        [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}",
+         "--graceful-timeout", "5", "hub.app:create_app()"],
+    )

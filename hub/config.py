@@ -1,0 +1,69 @@
+"""The hub's configuration: TOML file ($MASAR_HUB_CONFIG) plus MASAR_HUB_* overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(Section):
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+
+
+class BrokerConfig(Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    tls: TlsConfig | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+
+
+class IngestConfig(Section):
+    batch: Annotated[int, Field(ge=1, le=1000, description="events committed together")] = 100
+    session_expiry: Annotated[
+        int, Field(ge=60, description="seconds the broker keeps a stopped worker's queue")
+    ] = 7 * 86_400
+
+
+class HubConfig(Section):
+    database_url: str = Field(
+        default="sqlite:///var/hub.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    broker: BrokerConfig = BrokerConfig()
+    ingest: IngestConfig = IngestConfig()
+
+
+class ConfigError(ValueError):
+    """The configuration is missing or wrong; the message says where."""
+
+
+def load_config(path: Path | None = None) -> HubConfig:
+    """Read the TOML file (if any), then apply MASAR_HUB_DATABASE_URL and friends."""
+    data: dict[str, object] = {}
+    path = path or (Path(os.environ["MASAR_HUB_CONFIG"]) if "MASAR_HUB_CONFIG" in os.environ else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read hub configuration {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    if "MASAR_HUB_DATABASE_URL" in os.environ:
+        data["database_url"] = os.environ["MASAR_HUB_DATABASE_URL"]
+    try:
+        return HubConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path or 'hub configuration'}: {problems}") from None

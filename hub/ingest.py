@@ -1,0 +1,201 @@
+"""Applying kiosk events to the master records, exactly once.
+
+``apply_batch`` commits a batch of messages in one transaction: new events are
+inserted keyed by id (a duplicate is skipped, not applied twice), their effects
+run through HANDLERS in the same transaction, seqs are booked, and anything
+invalid is parked in ``dead_letters`` with its reason and raw bytes. The caller
+publishes acks only after this returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.db import dialect_insert
+from hub.models import DeadLetter, Event, KioskState
+from hub.sequences import record_seqs
+from protocol import ProtocolError, Status, decode_event, decode_message, topics
+from protocol.events import EventBase
+from protocol.ids import UUID7_PATTERN, utc_now
+
+_UUID7 = re.compile(UUID7_PATTERN)
+
+# Domain effects per event type, run in the same transaction as the insert.
+# The master-records issue adds: questionnaire.response → answers and profile facts, etc.
+# Types without an entry are stored in `events` and appear in the detainee's timeline.
+HANDLERS: dict[str, Callable[[Session, EventBase], None]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class Rejected:
+    site: str
+    device: str
+    event_id: str
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    """What to acknowledge: per (site, device), the committed and the parked event ids."""
+
+    committed: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    rejected: list[Rejected] = field(default_factory=list)
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+
+
+def apply_batch(
+    session: Session, messages: Sequence[Incoming], *, now: datetime | None = None
+) -> BatchResult:
+    """Validate and commit a batch of event messages. Call inside ``session.begin()``."""
+    now = now or utc_now()
+    result = BatchResult()
+    events: dict[str, EventBase] = {}
+    dead: list[tuple[Incoming, ProtocolError]] = []
+    for message in messages:
+        try:
+            event = decode_event(message.payload, message.topic)
+        except ProtocolError as error:
+            dead.append((message, error))
+            continue
+        events.setdefault(event.id, event)
+        result.committed[(event.site, event.device)].append(event.id)
+
+    if events:
+        rows = [
+            {
+                "id": e.id,
+                "type": e.event_type,
+                "site": e.site,
+                "device": e.device,
+                "seq": e.seq,
+                "at": e.at,
+                "subject": e.subject,
+                "actor": e.actor,
+                "body": e.model_dump(mode="json")["body"],
+                "received_at": now,
+            }
+            for e in events.values()
+        ]
+        statement = (
+            dialect_insert(session, Event)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Event.id)
+        )
+        inserted = set(session.execute(statement).scalars())
+        result.applied = len(inserted)
+        result.duplicates = len(events) - len(inserted)
+        by_device: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for event_id in sorted(inserted, key=lambda i: (events[i].site, events[i].device)):
+            event = events[event_id]
+            handler = HANDLERS.get(event.event_type)
+            if handler is not None:
+                handler(session, event)
+            by_device[(event.site, event.device)].append(event.seq)
+        # Lock device rows in one global order so two workers never deadlock.
+        for (site, device), seqs in sorted(by_device.items()):
+            record_seqs(session, site, device, seqs, now)
+
+    for message, error in dead:
+        _park_into(result, session, message, error, now)
+    return result
+
+
+def park_refused(session: Session, message: Incoming, error: ProtocolError) -> BatchResult:
+    """Park a message the database itself refused, and say so to its kiosk."""
+    result = BatchResult()
+    _park_into(result, session, message, error, utc_now())
+    return result
+
+
+def _park_into(
+    result: BatchResult, session: Session, message: Incoming, error: ProtocolError, now: datetime
+) -> None:
+    park(session, message, str(error), error.event_id, now)
+    result.dead_lettered += 1
+    rejected = _rejection(message.topic, error)
+    if rejected is not None:
+        result.rejected.append(rejected)
+
+
+def park(
+    session: Session, message: Incoming, reason: str, event_id: str | None, now: datetime
+) -> None:
+    """Keep a message we cannot accept. The same bytes are parked once."""
+    digest = hashlib.sha256(message.topic.encode() + b"\0" + message.payload).hexdigest()
+    statement = (
+        dialect_insert(session, DeadLetter)
+        .values(
+            payload_sha256=digest,
+            topic=message.topic,
+            payload=message.payload,
+            reason=reason,
+            event_id=event_id[:64] if event_id else None,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["payload_sha256"])
+    )
+    session.execute(statement)
+
+
+def _rejection(topic: str, error: ProtocolError) -> Rejected | None:
+    """Tell the publishing kiosk (the topic's device, per the ACL) which event we parked."""
+    if error.event_id is None or not _UUID7.match(error.event_id):
+        return None
+    try:
+        parts = topics.parse_topic(topic)
+    except ProtocolError:
+        return None
+    return Rejected(parts.site, parts.device, error.event_id, str(error))
+
+
+def apply_status(session: Session, message: Incoming, *, now: datetime | None = None) -> None:
+    """Store a kiosk's status; an older status never overwrites a newer one."""
+    now = now or utc_now()
+    try:
+        parts = topics.parse_topic(message.topic)
+        status = decode_message(message.payload, Status)
+        if (parts.site, parts.device) != (status.site, status.device):
+            raise ProtocolError(
+                f"status topic names {parts.site}/{parts.device} but the message "
+                f"{status.site}/{status.device}"
+            )
+    except ProtocolError as error:
+        park(session, message, str(error), None, now)
+        return
+    current = session.get(KioskState, (status.site, status.device))
+    document = status.model_dump(mode="json")
+    if current is None:
+        session.add(
+            KioskState(
+                site=status.site,
+                device=status.device,
+                state=status.state,
+                status=document,
+                updated_at=now,
+            )
+        )
+        return
+    newer = status.at is None or current.status.get("at") is None or (
+        document["at"] >= current.status["at"]
+    )
+    if newer:
+        current.state = status.state
+        current.status = document
+        current.updated_at = now

@@ -1,0 +1,199 @@
+"""An ingest worker: MQTT shared subscription → apply_batch → commit → ack.
+
+Messages are acknowledged to the broker (manual PUBACK) and to the kiosk (the
+``ack`` topic) only after the transaction that holds them has committed, so a
+worker killed at any moment loses nothing: the broker redelivers what was not
+PUBACKed, the kiosk resends what was not acked, and the insert keyed by event
+id makes every repeat harmless. Run several workers for more throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub import mqtt as hub_mqtt
+from hub.config import HubConfig
+from hub.db import open_engine, session_factory, upgrade
+from hub.ingest import BatchResult, Incoming, apply_batch, apply_status, park_refused
+from protocol import Ack, ProtocolError, Rejection, encode, topics
+from protocol.ids import utc_now
+
+logger = logging.getLogger(__name__)
+
+
+def _event_id(payload: bytes) -> str | None:
+    try:
+        value = json.loads(payload).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    mid: int
+    qos: int
+    message: Incoming
+    is_status: bool
+
+
+class IngestWorker:
+    """One worker process's loop. ``run()`` blocks until ``stop()``."""
+
+    def __init__(self, config: HubConfig, name: str = "1") -> None:
+        self.config = config
+        self.name = name
+        self.engine = open_engine(config.database_url)
+        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self._inbox: queue.SimpleQueue[Received] = queue.SimpleQueue()
+        self._stopping = threading.Event()
+        self._connected = threading.Event()
+        self.applied = 0
+        self._last_refusal = ""
+        self.client = hub_mqtt.make_client(f"hub-ingest-{name}", config.broker, manual_ack=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- paho thread -------------------------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
+        if reason_code.is_failure:
+            logger.error("broker refused ingest worker %s: %s", self.name, reason_code)
+            return
+        client.subscribe(topics.shared_events_filter(), qos=1)
+        client.subscribe(topics.status_filter(), qos=1)
+        self._connected.set()
+        logger.info("ingest worker %s connected", self.name)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
+        self._connected.clear()
+        if not self._stopping.is_set():
+            logger.warning("ingest worker %s lost the broker: %s", self.name, reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        is_status = message.topic.endswith("/status")
+        self._inbox.put(
+            Received(message.mid, message.qos, Incoming(message.topic, message.payload), is_status)
+        )
+
+    # --- worker thread -----------------------------------------------------------------------
+
+    def run(self) -> None:
+        upgrade(self.engine)
+        hub_mqtt.connect(self.client, self.config.broker, session_expiry=self.config.ingest.session_expiry)
+        try:
+            while not self._stopping.is_set():
+                batch = self._take_batch()
+                if batch:
+                    self._process(batch)
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            self.engine.dispose()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def _take_batch(self) -> list[Received]:
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < self.config.ingest.batch:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _process(self, batch: list[Received]) -> None:
+        result = self._commit(batch)
+        if result is None and len(batch) > 1:
+            # Something in the batch is refused by the database: find it one by one.
+            for received in batch:
+                self._process([received])
+            return
+        if result is None:
+            result = self._park_refused(batch[0])
+        if result is None:
+            return  # stopping
+        self.applied += result.applied
+        self._send_acks(result)
+        for received in batch:
+            if received.qos > 0:
+                self.client.ack(received.mid, received.qos)
+
+    def _commit(self, batch: list[Received]) -> BatchResult | None:
+        """Commit a batch; retry while the database is unreachable; None if it refuses it."""
+        events = [r.message for r in batch if not r.is_status]
+        statuses = [r.message for r in batch if r.is_status]
+        delay, refusals = 0.1, 0
+        while not self._stopping.is_set():
+            try:
+                with self.sessions.begin() as session:
+                    result = apply_batch(session, events)
+                    for status in statuses:
+                        apply_status(session, status)
+                return result
+            except OperationalError as error:
+                # Down, locked for too long, or a deadlock: nothing was committed or acked.
+                logger.warning("database unavailable, retrying in %.1fs: %s", delay, error)
+            except DBAPIError as error:
+                refusals += 1
+                self._last_refusal = str(error.orig)
+                if refusals >= 3:
+                    return None
+                logger.warning("database refused a batch (try %d): %s", refusals, error.orig)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        return None
+
+    def _park_refused(self, received: Received) -> BatchResult | None:
+        """The database keeps refusing this one message: park it so the rest flows."""
+        reason = f"the database refused this message: {self._last_refusal}"[:2000]
+        logger.error("parking a message on %s: %s", received.message.topic, reason)
+        error = ProtocolError(reason, event_id=_event_id(received.message.payload))
+        while not self._stopping.is_set():
+            try:
+                with self.sessions.begin() as session:
+                    return park_refused(session, received.message, error)
+            except OperationalError as exc:
+                logger.warning("database unavailable while parking: %s", exc)
+                time.sleep(1.0)
+        return None
+
+    def _send_acks(self, result: BatchResult) -> None:
+        rejected: dict[tuple[str, str], list[Rejection]] = {}
+        for item in result.rejected:
+            rejected.setdefault((item.site, item.device), []).append(
+                Rejection(id=item.event_id, reason=item.reason[:2000])
+            )
+        now = utc_now()
+        for site, device in set(result.committed) | set(rejected):
+            ack = Ack(
+                site=site,
+                device=device,
+                at=now,
+                committed=result.committed.get((site, device), []),
+                rejected=rejected.get((site, device), []),
+            )
+            self.client.publish(topics.ack_topic(site, device), encode(ack), qos=1)

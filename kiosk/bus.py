@@ -1,0 +1,187 @@
+"""The one place the kiosk imports paho-mqtt.
+
+MQTT hygiene (STYLE.md §7.6): callback API v2 and MQTT v5; the Last Will is set
+before connecting; subscriptions are renewed in on_connect; reconnects back off
+and stop for good when the broker refuses our credentials; TCP_NODELAY is set
+on the socket (PERFORMANCE.md §7.5); nothing is dropped silently — publishing
+while offline raises BusUnavailable and the outbox keeps the event.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from kiosk.config import BrokerConfig
+
+logger = logging.getLogger(__name__)
+
+# CONNACK reasons after which retrying cannot help: a person must fix the credentials.
+_REFUSALS = {"Not authorized", "Bad user name or password", "Banned", "Client identifier not valid"}
+
+
+class BusUnavailable(RuntimeError):
+    """Not connected to the broker; the caller keeps the message and tries later."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    payload: bytes
+
+
+Handler = Callable[[Message], None]
+
+
+class MqttBus:
+    """A reconnecting MQTT v5 client for one kiosk."""
+
+    def __init__(
+        self,
+        client_id: str,
+        broker: BrokerConfig,
+        *,
+        will: tuple[str, bytes] | None = None,
+        session_expiry: int = 86_400,
+    ) -> None:
+        self.broker = broker
+        self.session_expiry = session_expiry
+        self._handlers: dict[str, Handler] = {}
+        self._connected = threading.Event()
+        self.refused: str | None = None
+        self.on_connected: list[Callable[[], None]] = []
+        self.on_disconnected: list[Callable[[], None]] = []
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_inflight_messages_set(1000)
+        client.max_queued_messages_set(0)
+        if broker.tls is not None:
+            client.tls_set(
+                ca_certs=str(broker.tls.cafile),
+                certfile=str(broker.tls.certfile),
+                keyfile=str(broker.tls.keyfile),
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        if will is not None:
+            client.will_set(will[0], will[1], qos=1, retain=True)
+        client.on_socket_open = _set_nodelay
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        self._client = client
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    def start(self) -> None:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = self.session_expiry
+        self._client.connect_async(
+            self.broker.host,
+            self.broker.port,
+            keepalive=self.broker.keepalive,
+            clean_start=False,
+            properties=properties,
+        )
+        self._client.loop_start()
+
+    def stop(self, last_words: tuple[str, bytes] | None = None) -> None:
+        """Disconnect cleanly, after publishing ``last_words`` (e.g. an offline status)."""
+        if last_words is not None and self.connected:
+            info = self._client.publish(last_words[0], last_words[1], qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2)
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._connected.clear()
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
+        """Hand a message to the broker; raises BusUnavailable instead of queueing in memory."""
+        if not self.connected:
+            raise BusUnavailable(f"not connected to the broker at {self._address}")
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise BusUnavailable(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+        mid: int = info.mid
+        return mid
+
+    def subscribe(self, topic_filter: str, handler: Handler) -> None:
+        """Subscribe now if connected, and again after every reconnect."""
+        self._handlers[topic_filter] = handler
+        if self.connected:
+            self._client.subscribe(topic_filter, qos=1)
+
+    @property
+    def _address(self) -> str:
+        return f"{self.broker.host}:{self.broker.port}"
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
+        if reason_code.is_failure:
+            logger.error("broker %s refused the connection: %s", self._address, reason_code)
+            if str(reason_code) in _REFUSALS:
+                self.refused = str(reason_code)
+                # Retrying with the same credentials cannot succeed: stop, and say so.
+                threading.Thread(target=client.disconnect, daemon=True).start()
+            return
+        logger.info("connected to broker %s", self._address)
+        for topic_filter in self._handlers:
+            client.subscribe(topic_filter, qos=1)
+        self._connected.set()
+        for callback in self.on_connected:
+            _guarded(callback)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected:
+            logger.warning("disconnected from broker %s: %s", self._address, reason_code)
+            for callback in self.on_disconnected:
+                _guarded(callback)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        for topic_filter, handler in self._handlers.items():
+            if mqtt.topic_matches_sub(topic_filter, message.topic):
+                _guarded(lambda: handler(Message(message.topic, bytes(message.payload))))
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any
+    ) -> None:
+        if reason_code.is_failure:
+            # MQTT v5 tells us when the ACL refused a publish (0x87); the event stays queued.
+            logger.error("broker refused message %s: %s", mid, reason_code)
+
+
+def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _guarded(callback: Callable[[], None]) -> None:
+    """A handler's bug must not kill paho's network thread."""
+    try:
+        callback()
+    except Exception:
+        logger.exception("MQTT handler failed")

@@ -1,0 +1,86 @@
+"""The kiosk's configuration, validated at start so a typo is reported, not ignored."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from protocol.events import Identifier, KioskMode
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TlsConfig(Section):
+    cafile: Path = Field(description="the site CA certificate")
+    certfile: Path = Field(description="this device's certificate (CN = device id)")
+    keyfile: Path = Field(description="this device's private key, generated on the device")
+
+
+class BrokerConfig(Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    tls: TlsConfig | None = None
+    keepalive: Annotated[int, Field(ge=5, le=3600)] = 30
+
+
+class OutboxConfig(Section):
+    window: Annotated[int, Field(ge=1, le=1000, description="events published but not acked")] = (
+        200
+    )
+    resend_after: Annotated[
+        float, Field(gt=0, description="seconds without an ack before an event is sent again")
+    ] = 15.0
+
+
+class UiConfig(Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+
+
+class KioskConfig(Section):
+    site: Identifier
+    device: Identifier
+    data_dir: Path = Field(description="where the kiosk's SQLite store lives")
+    mode: KioskMode = "self_service"
+    broker: BrokerConfig = BrokerConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    ui: UiConfig = UiConfig()
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "kiosk.db"
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing or wrong; the message says where."""
+
+
+def load_config(path: Path | None = None) -> KioskConfig:
+    """Read a TOML or JSON config file (default: $MASAR_CONFIG)."""
+    if path is None:
+        env = os.environ.get("MASAR_CONFIG")
+        if not env:
+            raise ConfigError("no kiosk configuration: pass --config FILE or set MASAR_CONFIG")
+        path = Path(env)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read kiosk configuration {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from None
+    try:
+        return KioskConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None

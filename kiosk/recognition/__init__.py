@@ -1,0 +1,1 @@
+"""Face and fingerprint recognition on the kiosk (later issues)."""

@@ -1,0 +1,1 @@
+"""Hardware behind small interfaces: camera, fingerprint sensor, badge reader (later issues)."""

@@ -1,0 +1,60 @@
+"""The kiosk's SQLite store: one file, WAL, synchronous=FULL, migrations.
+
+FULL rather than NORMAL because the outbox lives here and a power cut in a wing
+must not lose a committed event (PERFORMANCE.md §8: still > 1,000 commits/s).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+migrations = Migrations("kiosk")
+
+
+@migrations()
+def m001_outbox(db: Database) -> None:
+    db["outbox"].create(  # type: ignore[union-attr]
+        {"seq": int, "id": str, "type": str, "payload": bytes, "created_at": str},
+        pk="seq",
+        not_null={"id", "type", "payload", "created_at"},
+    )
+    db["outbox"].create_index(["id"], unique=True)  # type: ignore[union-attr]
+    db["rejected_events"].create(  # type: ignore[union-attr]
+        {"id": str, "seq": int, "type": str, "payload": bytes, "reason": str, "rejected_at": str},
+        pk="id",
+    )
+    db["counters"].create({"name": str, "value": int}, pk="name")  # type: ignore[union-attr]
+
+
+def open_store(path: Path) -> Database:
+    """Open (creating if needed) the kiosk store and bring its schema up to date."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves (see write()).
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    db = Database(conn)
+    migrations.apply(db)
+    return db
+
+
+@contextmanager
+def write(db: Database) -> Iterator[Database]:
+    """One write transaction: BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any error.
+
+    IMMEDIATE takes the write lock at the start, so two connections never both
+    read and then fail to upgrade. sqlite-utils' own writes nest as savepoints.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")

@@ -1,0 +1,3 @@
+from masar.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""`masar demo`: every part of Masar, for real, on loopback, from a temporary folder."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from masar.processes import spawn_masar, stop, wait_for_http
+from provisioning.broker import BrokerError, LocalBroker, free_port
+
+
+class DemoError(RuntimeError):
+    """The demo could not start; the message says why."""
+
+
+def _port_or_free(port: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return free_port()
+    return port
+
+
+def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
+    hub_port, kiosk_port = _port_or_free(hub_port), _port_or_free(kiosk_port)
+    with tempfile.TemporaryDirectory(prefix="masar-demo-") as tmp:
+        root = Path(tmp)
+        try:
+            broker = LocalBroker(root / "broker").start()
+        except BrokerError as exc:
+            raise DemoError(str(exc)) from None
+        (root / "hub.toml").write_text(
+            f'database_url = "sqlite:///{root}/hub.db"\n\n'
+            f"[broker]\nhost = \"127.0.0.1\"\nport = {broker.port}\n"
+        )
+        (root / "kiosk.toml").write_text(
+            f'site = "demo"\ndevice = "wing-a-1"\ndata_dir = "{root}/kiosk"\n\n'
+            f"[broker]\nhost = \"127.0.0.1\"\nport = {broker.port}\n\n"
+            f"[ui]\nhost = \"127.0.0.1\"\nport = {kiosk_port}\n"
+        )
+        hub_config, kiosk_config = str(root / "hub.toml"), str(root / "kiosk.toml")
+        children: list[tuple[str, subprocess.Popen[bytes]]] = []
+        stopping = threading.Event()
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            stopping.set()
+
+        previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            children.append(("hub web", spawn_masar(
+                ["hub", "web", "--config", hub_config, "--port", str(hub_port)],
+                root / "hub-web.log")))
+            children.append(("hub ingest", spawn_masar(
+                ["hub", "ingest", "--config", hub_config], root / "hub-ingest.log")))
+            children.append(("kiosk", spawn_masar(
+                ["kiosk", "run", "--config", kiosk_config], root / "kiosk.log")))
+            hub_url = f"http://127.0.0.1:{hub_port}/"
+            kiosk_url = f"http://127.0.0.1:{kiosk_port}/"
+            for name, url in (("hub", hub_url), ("kiosk", kiosk_url)):
+                if not wait_for_http(url):
+                    logs = "\n".join(
+                        f"--- {p.name}\n{p.read_text()[-1500:]}" for p in root.glob("*.log")
+                    )
+                    raise DemoError(f"the {name} did not answer at {url}:\n{logs}")
+            click.echo("Masar demo is running (Ctrl-C stops everything):")
+            click.echo(f"  hub web:   {hub_url}")
+            click.echo(f"  kiosk UI:  {kiosk_url}")
+            click.echo(f"  broker:    mqtt://127.0.0.1:{broker.port}")
+            while not stopping.wait(0.5):
+                for name, child in children:
+                    if child.poll() is not None:
+                        raise DemoError(
+                            f"the {name} process stopped (exit {child.returncode}); "
+                            f"see {root}/*.log"
+                        )
+        finally:
+            for _name, child in reversed(children):
+                stop(child)
+            broker.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        click.echo("Masar demo stopped; nothing left running.")

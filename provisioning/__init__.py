@@ -1,0 +1,1 @@
+"""Device identity, broker configuration and Raspberry Pi set-up."""
