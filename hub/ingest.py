@@ -60,7 +60,11 @@ class BatchResult:
 
 
 def apply_batch(
-    session: Session, messages: Sequence[Incoming], *, now: datetime | None = None
+    session: Session,
+    messages: Sequence[Incoming],
+    *,
+    now: datetime | None = None,
+    worker: str | None = None,
 ) -> BatchResult:
     """Validate and commit a batch of event messages. Call inside ``session.begin()``."""
     now = now or utc_now()
@@ -89,6 +93,7 @@ def apply_batch(
                 "actor": e.actor,
                 "body": e.model_dump(mode="json")["body"],
                 "received_at": now,
+                "worker": worker,
             }
             for e in events.values()
         ]

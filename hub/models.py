@@ -39,6 +39,7 @@ class Event(Base):
     actor: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[dict[str, Any]] = mapped_column(JsonType)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(64), doc="the ingest worker that applied it")
     __table_args__ = (
         Index("ix_events_device_seq", "site", "device", "seq"),
         Index("ix_events_subject", "subject"),

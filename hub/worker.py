@@ -64,6 +64,7 @@ class IngestWorker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # --- paho thread -------------------------------------------------------------------------
 
@@ -77,6 +78,11 @@ class IngestWorker:
         client.subscribe(topics.status_filter(), qos=1)
         self._connected.set()
         logger.info("ingest worker %s connected", self.name)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+    ) -> None:
+        logger.info("ingest worker %s subscribed (%s)", self.name, reason_codes)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
@@ -150,7 +156,7 @@ class IngestWorker:
         while not self._stopping.is_set():
             try:
                 with self.sessions.begin() as session:
-                    result = apply_batch(session, events)
+                    result = apply_batch(session, events, worker=self.name)
                     for status in statuses:
                         apply_status(session, status)
                 return result

@@ -11,7 +11,6 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 
@@ -27,14 +26,14 @@ def _die_with_parent() -> None:
 
 def spawn_masar(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Run ``python -m masar ARGS`` with output to ``log_path``."""
-    log: IO[bytes] = log_path.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "masar", *args],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-        preexec_fn=_die_with_parent,
-    )
+    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "masar", *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            preexec_fn=_die_with_parent,
+        )
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

@@ -36,15 +36,17 @@ def _load_object(payload: bytes | str) -> dict[str, Any]:
             f"payload is {size} bytes; the limit is {MAX_PAYLOAD_BYTES} bytes (256 KiB)"
         )
     try:
-        data = json.loads(payload)
+        # Decode explicitly: json.loads(bytes) would guess UTF-16/32 from the first bytes.
+        text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"invalid JSON: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
-    raw = payload if isinstance(payload, bytes) else payload.encode()
-    if b"\\u0000" in raw and _has_nul(data):
+    if "\\u0000" in text and _has_nul(data):
         # PostgreSQL cannot store NUL in text or JSONB; refuse it the same way everywhere.
         raise ProtocolError("invalid text: NUL characters (\\u0000) are not allowed")
     if not isinstance(data, dict):

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(64)),
         sa.Column("body", Json, nullable=False),
         sa.Column("received_at", Moment, nullable=False),
+        sa.Column("worker", sa.String(64)),
     )
     op.create_index("ix_events_device_seq", "events", ["site", "device", "seq"])
     op.create_index("ix_events_subject", "events", ["subject"])

@@ -1,0 +1,25 @@
+"""Real events for tests, built through the protocol models."""
+
+from __future__ import annotations
+
+from protocol import encode, topics, uuid7
+from protocol.events import MovementVerified, MovementVerifiedEvent
+from protocol.ids import utc_now
+
+MOVEMENT = MovementVerified(
+    from_location="wing-a", to_location="workshop", modalities=["badge", "face"],
+    outcome="confirmed",
+)
+
+
+def movement(seq: int, *, site: str = "rabat-1", device: str = "wing-a-1",
+             event_id: str | None = None) -> MovementVerifiedEvent:
+    return MovementVerifiedEvent(
+        id=event_id or uuid7(), site=site, device=device, seq=seq, at=utc_now(),
+        subject=f"d-{seq:05d}", actor="officer-7", body=MOVEMENT,
+    )
+
+
+def wire(event: MovementVerifiedEvent) -> tuple[str, bytes]:
+    """(topic, payload) exactly as a kiosk publishes it."""
+    return topics.event_topic(event.site, event.device, event.event_type), encode(event)
