@@ -62,9 +62,7 @@ def create_app(config: HubConfig | None = None) -> Flask:
                     }
                     for k in states
                 ],
-                "dead_letters": [
-                    {"id": d.id, "topic": d.topic, "reason": d.reason} for d in dead
-                ],
+                "dead_letters": [{"id": d.id, "topic": d.topic, "reason": d.reason} for d in dead],
                 "dead_letters_total": session.scalar(select(func.count()).select_from(DeadLetter)),
             }
 

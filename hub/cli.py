@@ -86,6 +86,14 @@ def web(config_path: Path | None, host: str, port: int, workers: int) -> None:
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
     os.execv(
         gunicorn,
-        [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}",
-         "--graceful-timeout", "5", "hub.app:create_app()"],
+        [
+            gunicorn,
+            "--workers",
+            str(workers),
+            "--bind",
+            f"{host}:{port}",
+            "--graceful-timeout",
+            "5",
+            "hub.app:create_app()",
+        ],
     )

@@ -50,7 +50,9 @@ class ConfigError(ValueError):
 def load_config(path: Path | None = None) -> HubConfig:
     """Read the TOML file (if any), then apply MASAR_HUB_DATABASE_URL and friends."""
     data: dict[str, object] = {}
-    path = path or (Path(os.environ["MASAR_HUB_CONFIG"]) if "MASAR_HUB_CONFIG" in os.environ else None)
+    path = path or (
+        Path(os.environ["MASAR_HUB_CONFIG"]) if "MASAR_HUB_CONFIG" in os.environ else None
+    )
     if path is not None:
         try:
             data = tomllib.loads(path.read_text())

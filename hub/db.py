@@ -12,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Insert, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -74,8 +74,8 @@ def current_revision(engine: Engine) -> str | None:
     return None if row is None else str(row[0])
 
 
-def dialect_insert(session: Session, model: Any) -> Insert:
+def dialect_insert(session: Session, model: Any) -> postgresql.Insert | sqlite.Insert:
     """INSERT with ON CONFLICT support for the session's database (SQLite or PostgreSQL)."""
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement: Insert = module.insert(model)
-    return statement
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)

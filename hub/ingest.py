@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -108,17 +107,17 @@ def apply_batch(
         result.duplicates = len(events) - len(inserted)
         by_device: dict[tuple[str, str], list[int]] = defaultdict(list)
         for event_id in sorted(inserted, key=lambda i: (events[i].site, events[i].device)):
-            event = events[event_id]
-            handler = HANDLERS.get(event.event_type)
+            new = events[event_id]
+            handler = HANDLERS.get(new.event_type)
             if handler is not None:
-                handler(session, event)
-            by_device[(event.site, event.device)].append(event.seq)
+                handler(session, new)
+            by_device[(new.site, new.device)].append(new.seq)
         # Lock device rows in one global order so two workers never deadlock.
         for (site, device), seqs in sorted(by_device.items()):
             record_seqs(session, site, device, seqs, now)
 
-    for message, error in dead:
-        _park_into(result, session, message, error, now)
+    for message, problem in dead:
+        _park_into(result, session, message, problem, now)
     return result
 
 
@@ -197,8 +196,10 @@ def apply_status(session: Session, message: Incoming, *, now: datetime | None = 
             )
         )
         return
-    newer = status.at is None or current.status.get("at") is None or (
-        document["at"] >= current.status["at"]
+    newer = (
+        status.at is None
+        or current.status.get("at") is None
+        or (document["at"] >= current.status["at"])
     )
     if newer:
         current.state = status.state

@@ -94,14 +94,18 @@ class IngestWorker:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         is_status = message.topic.endswith("/status")
         self._inbox.put(
-            Received(message.mid, message.qos, Incoming(message.topic, message.payload), is_status)
+            Received(
+                message.mid, message.qos, Incoming(message.topic, bytes(message.payload)), is_status
+            )
         )
 
     # --- worker thread -----------------------------------------------------------------------
 
     def run(self) -> None:
         upgrade(self.engine)
-        hub_mqtt.connect(self.client, self.config.broker, session_expiry=self.config.ingest.session_expiry)
+        hub_mqtt.connect(
+            self.client, self.config.broker, session_expiry=self.config.ingest.session_expiry
+        )
         try:
             while not self._stopping.is_set():
                 batch = self._take_batch()

@@ -9,12 +9,14 @@ while offline raises BusUnavailable and the outbox keeps the event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -59,11 +61,10 @@ class MqttBus:
         self._handlers: dict[str, Handler] = {}
         self._connected = threading.Event()
         self.refused: str | None = None
+        self._stopping = False
         self.on_connected: list[Callable[[], None]] = []
         self.on_disconnected: list[Callable[[], None]] = []
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
-        )
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
@@ -106,10 +107,9 @@ class MqttBus:
         """Disconnect cleanly, after publishing ``last_words`` (e.g. an offline status)."""
         if last_words is not None and self.connected:
             info = self._client.publish(last_words[0], last_words[1], qos=1, retain=True)
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2)
-            except (RuntimeError, ValueError):
-                pass
+        self._stopping = True
         self._client.disconnect()
         self._client.loop_stop()
         self._connected.clear()
@@ -156,15 +156,16 @@ class MqttBus:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
-        if was_connected:
+        if was_connected and not self._stopping:
             logger.warning("disconnected from broker %s: %s", self._address, reason_code)
             for callback in self.on_disconnected:
                 _guarded(callback)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        received = Message(message.topic, bytes(message.payload))
         for topic_filter, handler in self._handlers.items():
             if mqtt.topic_matches_sub(topic_filter, message.topic):
-                _guarded(lambda: handler(Message(message.topic, bytes(message.payload))))
+                _guarded(partial(handler, received))
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason_code: Any, properties: Any

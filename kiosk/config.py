@@ -31,9 +31,7 @@ class BrokerConfig(Section):
 
 
 class OutboxConfig(Section):
-    window: Annotated[int, Field(ge=1, le=1000, description="events published but not acked")] = (
-        200
-    )
+    window: Annotated[int, Field(ge=1, le=1000, description="events published but not acked")] = 200
     resend_after: Annotated[
         float, Field(gt=0, description="seconds without an ack before an event is sent again")
     ] = 15.0
@@ -76,7 +74,9 @@ def load_config(path: Path | None = None) -> KioskConfig:
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from None
+        raise ConfigError(
+            f"{path} is not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}"
+        ) from None
     try:
         return KioskConfig.model_validate(data)
     except ValidationError as exc:

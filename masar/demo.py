@@ -39,12 +39,12 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
             raise DemoError(str(exc)) from None
         (root / "hub.toml").write_text(
             f'database_url = "sqlite:///{root}/hub.db"\n\n'
-            f"[broker]\nhost = \"127.0.0.1\"\nport = {broker.port}\n"
+            f'[broker]\nhost = "127.0.0.1"\nport = {broker.port}\n'
         )
         (root / "kiosk.toml").write_text(
             f'site = "demo"\ndevice = "wing-a-1"\ndata_dir = "{root}/kiosk"\n\n'
-            f"[broker]\nhost = \"127.0.0.1\"\nport = {broker.port}\n\n"
-            f"[ui]\nhost = \"127.0.0.1\"\nport = {kiosk_port}\n"
+            f'[broker]\nhost = "127.0.0.1"\nport = {broker.port}\n\n'
+            f'[ui]\nhost = "127.0.0.1"\nport = {kiosk_port}\n'
         )
         hub_config, kiosk_config = str(root / "hub.toml"), str(root / "kiosk.toml")
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -55,13 +55,27 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
 
         previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
-            children.append(("hub web", spawn_masar(
-                ["hub", "web", "--config", hub_config, "--port", str(hub_port)],
-                root / "hub-web.log")))
-            children.append(("hub ingest", spawn_masar(
-                ["hub", "ingest", "--config", hub_config], root / "hub-ingest.log")))
-            children.append(("kiosk", spawn_masar(
-                ["kiosk", "run", "--config", kiosk_config], root / "kiosk.log")))
+            children.append(
+                (
+                    "hub web",
+                    spawn_masar(
+                        ["hub", "web", "--config", hub_config, "--port", str(hub_port)],
+                        root / "hub-web.log",
+                    ),
+                )
+            )
+            children.append(
+                (
+                    "hub ingest",
+                    spawn_masar(["hub", "ingest", "--config", hub_config], root / "hub-ingest.log"),
+                )
+            )
+            children.append(
+                (
+                    "kiosk",
+                    spawn_masar(["kiosk", "run", "--config", kiosk_config], root / "kiosk.log"),
+                )
+            )
             hub_url = f"http://127.0.0.1:{hub_port}/"
             kiosk_url = f"http://127.0.0.1:{kiosk_port}/"
             for name, url in (("hub", hub_url), ("kiosk", kiosk_url)):

@@ -24,7 +24,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def spawn_masar(args: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn_masar(
+    args: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Run ``python -m masar ARGS`` with output to ``log_path``."""
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(

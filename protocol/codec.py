@@ -111,8 +111,7 @@ def check_topic(event: EventBase, topic: str) -> None:
     ):
         if from_topic != from_envelope:
             raise ProtocolError(
-                f"topic {name} {from_topic!r} differs from the envelope's {name} "
-                f"{from_envelope!r}",
+                f"topic {name} {from_topic!r} differs from the envelope's {name} {from_envelope!r}",
                 event_id=event.id,
             )
     if parts.channel != "event" or parts.event_type != event.event_type:

@@ -10,6 +10,8 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from protocol.events import EVENT_TYPES
 from protocol.messages import MESSAGE_TYPES
 
@@ -18,7 +20,7 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 
 def render_schemas() -> dict[str, str]:
     """File name → file text, for every event type and message."""
-    models = {f"event.{name}": model for name, model in EVENT_TYPES.items()}
+    models: dict[str, type[BaseModel]] = {f"event.{n}": m for n, m in EVENT_TYPES.items()}
     models.update(MESSAGE_TYPES)
     rendered = {}
     for name, model in sorted(models.items()):

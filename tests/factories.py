@@ -7,16 +7,25 @@ from protocol.events import MovementVerified, MovementVerifiedEvent
 from protocol.ids import utc_now
 
 MOVEMENT = MovementVerified(
-    from_location="wing-a", to_location="workshop", modalities=["badge", "face"],
+    from_location="wing-a",
+    to_location="workshop",
+    modalities=["badge", "face"],
     outcome="confirmed",
 )
 
 
-def movement(seq: int, *, site: str = "rabat-1", device: str = "wing-a-1",
-             event_id: str | None = None) -> MovementVerifiedEvent:
+def movement(
+    seq: int, *, site: str = "rabat-1", device: str = "wing-a-1", event_id: str | None = None
+) -> MovementVerifiedEvent:
     return MovementVerifiedEvent(
-        id=event_id or uuid7(), site=site, device=device, seq=seq, at=utc_now(),
-        subject=f"d-{seq:05d}", actor="officer-7", body=MOVEMENT,
+        id=event_id or uuid7(),
+        site=site,
+        device=device,
+        seq=seq,
+        at=utc_now(),
+        subject=f"d-{seq:05d}",
+        actor="officer-7",
+        body=MOVEMENT,
     )
 
 

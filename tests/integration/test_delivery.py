@@ -35,21 +35,31 @@ def hub_db(database_url: str) -> Iterator[Engine]:
 
 def kiosk_config(tmp_path: Path, broker: LocalBroker, resend_after: float = 3.0) -> KioskConfig:
     return KioskConfig(
-        site=SITE, device=DEVICE, data_dir=tmp_path / "kiosk",
+        site=SITE,
+        device=DEVICE,
+        data_dir=tmp_path / "kiosk",
         broker=BrokerConfig(port=broker.port, keepalive=5),
         outbox=OutboxConfig(resend_after=resend_after),
     )
 
 
-def record_events(config: KioskConfig, count: int, *, per_transaction: int = 1,
-                  pause: float = 0.0) -> None:
+def record_events(
+    config: KioskConfig, count: int, *, per_transaction: int = 1, pause: float = 0.0
+) -> None:
     db = store.open_store(config.store_path)
     try:
         for start in range(0, count, per_transaction):
             with store.write(db):
                 for _ in range(min(per_transaction, count - start)):
-                    outbox.record(db, MovementVerifiedEvent, MOVEMENT, site=SITE,
-                                  device=DEVICE, subject="d-00001", actor="officer-7")
+                    outbox.record(
+                        db,
+                        MovementVerifiedEvent,
+                        MOVEMENT,
+                        site=SITE,
+                        device=DEVICE,
+                        subject="d-00001",
+                        actor="officer-7",
+                    )
             if pause:
                 time.sleep(pause)
     finally:
@@ -96,7 +106,10 @@ def assert_exactly_once(engine: Engine, count: int, dead_letters: int = 0) -> No
 
 
 def test_events_arrive_exactly_once_through_broker_restart_and_worker_kill(
-    tmp_path: Path, broker: LocalBroker, hub_config_file: Path, hub_db: Engine,
+    tmp_path: Path,
+    broker: LocalBroker,
+    hub_config_file: Path,
+    hub_db: Engine,
     spawn_worker: Callable[..., object],
 ) -> None:
     total = 1000
@@ -105,8 +118,9 @@ def test_events_arrive_exactly_once_through_broker_restart_and_worker_kill(
     worker = spawn_worker(hub_config_file)
     agent = Agent(config, status_every=1.0)
     agent.start()
-    producer = threading.Thread(target=record_events, args=(config, total),
-                                kwargs={"per_transaction": 5, "pause": 0.01})
+    producer = threading.Thread(
+        target=record_events, args=(config, total), kwargs={"per_transaction": 5, "pause": 0.01}
+    )
     producer.start()
     try:
         wait_until(lambda: hub_count(hub_db) >= 250, 60, "the first events at the hub")
@@ -119,8 +133,11 @@ def test_events_arrive_exactly_once_through_broker_restart_and_worker_kill(
         time.sleep(0.5)
         spawn_worker(hub_config_file)
         producer.join()
-        wait_until(lambda: outbox_depth(config) == 0 and hub_count(hub_db) == total, 120,
-                   "every event at the hub and an empty outbox")
+        wait_until(
+            lambda: outbox_depth(config) == 0 and hub_count(hub_db) == total,
+            120,
+            "every event at the hub and an empty outbox",
+        )
     finally:
         producer.join()
         agent.stop()
@@ -129,7 +146,10 @@ def test_events_arrive_exactly_once_through_broker_restart_and_worker_kill(
 
 
 def test_two_workers_share_the_load_and_apply_each_event_once(
-    tmp_path: Path, broker: LocalBroker, hub_config_file: Path, hub_db: Engine,
+    tmp_path: Path,
+    broker: LocalBroker,
+    hub_config_file: Path,
+    hub_db: Engine,
     spawn_worker: Callable[..., object],
 ) -> None:
     total = 2000
@@ -140,20 +160,27 @@ def test_two_workers_share_the_load_and_apply_each_event_once(
     agent = Agent(config)
     agent.start()
     try:
-        wait_until(lambda: outbox_depth(config) == 0 and hub_count(hub_db) == total, 120,
-                   "every event at the hub")
+        wait_until(
+            lambda: outbox_depth(config) == 0 and hub_count(hub_db) == total,
+            120,
+            "every event at the hub",
+        )
     finally:
         agent.stop()
     with hub_db.connect() as connection:
-        per_worker = dict(connection.execute(
-            select(Event.worker, func.count()).group_by(Event.worker)).all())
+        per_worker = dict(
+            connection.execute(select(Event.worker, func.count()).group_by(Event.worker)).all()
+        )
     assert set(per_worker) == {"1", "2"} and sum(per_worker.values()) == total
     assert min(per_worker.values()) > total // 10, f"load not shared: {per_worker}"
     assert_exactly_once(hub_db, total)
 
 
 def test_bad_messages_on_the_wire_are_parked_and_the_worker_keeps_going(
-    tmp_path: Path, broker: LocalBroker, hub_config_file: Path, hub_db: Engine,
+    tmp_path: Path,
+    broker: LocalBroker,
+    hub_config_file: Path,
+    hub_db: Engine,
     spawn_worker: Callable[..., object],
 ) -> None:
     spawn_worker(hub_config_file)
@@ -170,8 +197,11 @@ def test_bad_messages_on_the_wire_are_parked_and_the_worker_keeps_going(
     agent = Agent(config)
     agent.start()
     try:
-        wait_until(lambda: outbox_depth(config) == 0 and hub_count(hub_db) == 20, 60,
-                   "good events after the bad ones")
+        wait_until(
+            lambda: outbox_depth(config) == 0 and hub_count(hub_db) == 20,
+            60,
+            "good events after the bad ones",
+        )
     finally:
         agent.stop()
     with hub_db.connect() as connection:

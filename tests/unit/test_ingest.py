@@ -107,10 +107,14 @@ def test_unknown_event_type_is_parked_not_dropped(sessions: sessionmaker[Session
 
 def test_a_newer_status_wins_and_an_older_one_is_ignored(sessions: sessionmaker[Session]) -> None:
     topic = topics.status_topic("rabat-1", "wing-a-1")
-    newer = Status(site="rabat-1", device="wing-a-1", state="online",
-                   at="2026-11-29T06:00:00.000Z", outbox_depth=3)  # type: ignore[arg-type]
-    older = newer.model_copy(update={"outbox_depth": 99,
-                                     "at": newer.at.replace(hour=5)})  # type: ignore[union-attr]
+    newer = Status(
+        site="rabat-1",
+        device="wing-a-1",
+        state="online",
+        at="2026-11-29T06:00:00.000Z",
+        outbox_depth=3,
+    )  # type: ignore[arg-type]
+    older = newer.model_copy(update={"outbox_depth": 99, "at": newer.at.replace(hour=5)})  # type: ignore[union-attr]
     for status in (newer, older):
         with sessions.begin() as session:
             apply_status(session, Incoming(topic, encode(status)))

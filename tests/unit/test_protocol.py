@@ -30,8 +30,13 @@ TOPIC = "masar/v1/rabat-1/kiosk/wing-a-1/event/identification"
 
 
 def identification(**changes: object) -> IdentificationEvent:
-    body = Identification(mode="self_service", modalities=["badge", "face"], outcome="matched",
-                          score=0.71, threshold=0.42)
+    body = Identification(
+        mode="self_service",
+        modalities=["badge", "face"],
+        outcome="matched",
+        score=0.71,
+        threshold=0.42,
+    )
     return IdentificationEvent(**{**ENVELOPE, "body": body, "subject": "d-0001", **changes})
 
 
@@ -43,16 +48,37 @@ def payload(**changes: object) -> bytes:
 
 ALL_EVENTS = [
     identification(),
-    QuestionnaireResponseEvent(**ENVELOPE, subject="d-1", body=QuestionnaireResponse(
-        form_id="intake", form_version="2026-11", language="ar", started_at=AT, completed_at=AT,
-        answers={"education": "isced_3", "skills": ["welding", "بناء"], "age": 31})),
-    TrainingEnrolmentRequestedEvent(**ENVELOPE, subject="d-1",
-                                    body=TrainingEnrolmentRequested(programme_id="welding-1")),
-    MovementVerifiedEvent(**ENVELOPE, subject="d-1", actor="officer-7", body=MovementVerified(
-        from_location="wing-a", to_location="workshop", modalities=["badge", "pin"],
-        outcome="confirmed")),
-    EnrolmentCapturedEvent(**ENVELOPE, subject="d-1", body=EnrolmentCaptured(
-        modality="badge", badge_uid="04A1B2C3D4E5F6")),
+    QuestionnaireResponseEvent(
+        **ENVELOPE,
+        subject="d-1",
+        body=QuestionnaireResponse(
+            form_id="intake",
+            form_version="2026-11",
+            language="ar",
+            started_at=AT,
+            completed_at=AT,
+            answers={"education": "isced_3", "skills": ["welding", "بناء"], "age": 31},
+        ),
+    ),
+    TrainingEnrolmentRequestedEvent(
+        **ENVELOPE, subject="d-1", body=TrainingEnrolmentRequested(programme_id="welding-1")
+    ),
+    MovementVerifiedEvent(
+        **ENVELOPE,
+        subject="d-1",
+        actor="officer-7",
+        body=MovementVerified(
+            from_location="wing-a",
+            to_location="workshop",
+            modalities=["badge", "pin"],
+            outcome="confirmed",
+        ),
+    ),
+    EnrolmentCapturedEvent(
+        **ENVELOPE,
+        subject="d-1",
+        body=EnrolmentCaptured(modality="badge", badge_uid="04A1B2C3D4E5F6"),
+    ),
 ]
 
 
@@ -64,39 +90,74 @@ def test_every_event_type_round_trips_through_its_topic(event: IdentificationEve
 
 def test_encoding_is_canonical() -> None:
     encoded = encode(identification())
-    assert encoded == json.dumps(json.loads(encoded), sort_keys=True, separators=(",", ":"),
-                                 ensure_ascii=False).encode()
+    assert (
+        encoded
+        == json.dumps(
+            json.loads(encoded), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    )
     assert b'"at":"2026-11-29T05:02:50.123Z"' in encoded
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b'{"v": 1,', "invalid JSON at line 1 column 9: Expecting property name enclosed in double quotes"),
+        (
+            b'{"v": 1,',
+            "invalid JSON at line 1 column 9: Expecting property name enclosed in double quotes",
+        ),
         (b"\xff\xfe", "invalid JSON: not UTF-8 (invalid start byte at byte 0)"),
         (b"[1, 2]", "invalid message: expected a JSON object, got list"),
-        (payload(type="parole.granted"),
-         "unknown event type 'parole.granted'; known types: enrolment.captured, identification, "
-         "movement.verified, questionnaire.response, training.enrolment_requested"),
-        (json.dumps({k: v for k, v in json.loads(payload()).items() if k != "type"}).encode(),
-         "missing field 'type'"),
-        (json.dumps({k: v for k, v in json.loads(payload()).items() if k != "seq"}).encode(),
-         "missing field 'seq'"),
-        (payload(seq="seven"),
-         "field 'seq': Input should be a valid integer, unable to parse string as an integer"),
+        (
+            payload(type="parole.granted"),
+            "unknown event type 'parole.granted'; known types: enrolment.captured, identification, "
+            "movement.verified, questionnaire.response, training.enrolment_requested",
+        ),
+        (
+            json.dumps({k: v for k, v in json.loads(payload()).items() if k != "type"}).encode(),
+            "missing field 'type'",
+        ),
+        (
+            json.dumps({k: v for k, v in json.loads(payload()).items() if k != "seq"}).encode(),
+            "missing field 'seq'",
+        ),
+        (
+            payload(seq="seven"),
+            "field 'seq': Input should be a valid integer, unable to parse string as an integer",
+        ),
         (payload(seq=0), "field 'seq': Input should be greater than or equal to 1"),
-        (payload(id="not-a-uuid"),
-         "field 'id': String should match pattern "
-         "'^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'"),
-        (payload(at="2026-11-29T05:02:50"),
-         "field 'at': Value error, must carry a timezone (RFC 3339, e.g. 2026-11-29T05:02:50.123Z)"),
-        (payload(body={"mode": "self_service", "modalities": [], "outcome": "matched"}),
-         "field 'body.modalities': List should have at least 1 item after validation, not 0"),
+        (
+            payload(id="not-a-uuid"),
+            "field 'id': String should match pattern "
+            "'^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$'",
+        ),
+        (
+            payload(at="2026-11-29T05:02:50"),
+            "field 'at': Value error, must carry a timezone "
+            "(RFC 3339, e.g. 2026-11-29T05:02:50.123Z)",
+        ),
+        (
+            payload(body={"mode": "self_service", "modalities": [], "outcome": "matched"}),
+            "field 'body.modalities': List should have at least 1 item after validation, not 0",
+        ),
         (payload(extra=1), "unknown field 'extra'"),
         (payload(subject="x\u0000y"), "invalid text: NUL characters (\\u0000) are not allowed"),
     ],
-    ids=["invalid-json", "not-utf8", "not-object", "unknown-type", "missing-type", "missing-field",
-         "wrong-type", "out-of-range", "bad-id", "naive-time", "bad-body", "extra-field", "nul"],
+    ids=[
+        "invalid-json",
+        "not-utf8",
+        "not-object",
+        "unknown-type",
+        "missing-type",
+        "missing-field",
+        "wrong-type",
+        "out-of-range",
+        "bad-id",
+        "naive-time",
+        "bad-body",
+        "extra-field",
+        "nul",
+    ],
 )
 def test_bad_input_names_the_problem(raw: bytes, message: str) -> None:
     with pytest.raises(ProtocolError) as caught:
@@ -114,16 +175,24 @@ def test_payload_over_256_kib_is_refused_before_parsing() -> None:
 @pytest.mark.parametrize(
     ("topic", "message"),
     [
-        ("masar/v1/casa-2/kiosk/wing-a-1/event/identification",
-         "topic site 'casa-2' differs from the envelope's site 'rabat-1'"),
-        ("masar/v1/rabat-1/kiosk/wing-b-9/event/identification",
-         "topic device 'wing-b-9' differs from the envelope's device 'wing-a-1'"),
-        ("masar/v1/rabat-1/kiosk/wing-a-1/event/movement.verified",
-         "topic 'masar/v1/rabat-1/kiosk/wing-a-1/event/movement.verified' does not carry events "
-         "of type 'identification'"),
-        ("other/v1/rabat-1/kiosk/wing-a-1/event/identification",
-         "topic 'other/v1/rabat-1/kiosk/wing-a-1/event/identification' is not a Masar topic "
-         "(must start with masar/v1/)"),
+        (
+            "masar/v1/casa-2/kiosk/wing-a-1/event/identification",
+            "topic site 'casa-2' differs from the envelope's site 'rabat-1'",
+        ),
+        (
+            "masar/v1/rabat-1/kiosk/wing-b-9/event/identification",
+            "topic device 'wing-b-9' differs from the envelope's device 'wing-a-1'",
+        ),
+        (
+            "masar/v1/rabat-1/kiosk/wing-a-1/event/movement.verified",
+            "topic 'masar/v1/rabat-1/kiosk/wing-a-1/event/movement.verified' does not carry events "
+            "of type 'identification'",
+        ),
+        (
+            "other/v1/rabat-1/kiosk/wing-a-1/event/identification",
+            "topic 'other/v1/rabat-1/kiosk/wing-a-1/event/identification' is not a Masar topic "
+            "(must start with masar/v1/)",
+        ),
     ],
 )
 def test_topic_must_agree_with_the_envelope(topic: str, message: str) -> None:
@@ -154,27 +223,49 @@ def test_enrolment_needs_the_data_of_its_modality() -> None:
 ids = st.from_regex(r"[a-z0-9_-]{1,20}", fullmatch=True)
 
 
-@given(site=ids, device=ids, seq=st.integers(1, 2**53), subject=st.none() | st.text(max_size=64),
-       score=st.floats(-1, 1))
+@given(
+    site=ids,
+    device=ids,
+    seq=st.integers(1, 2**53),
+    subject=st.none() | st.text(max_size=64),
+    score=st.floats(-1, 1),
+)
 def test_identification_round_trips_for_any_values(
     site: str, device: str, seq: int, subject: str | None, score: float
 ) -> None:
     subject = None if subject is None else subject.replace("\x00", "")
-    event = identification(site=site, device=device, seq=seq, subject=subject,
-                           body=Identification(mode="movement_check", modalities=["face"],
-                                               outcome="not_matched", score=score))
+    event = identification(
+        site=site,
+        device=device,
+        seq=seq,
+        subject=subject,
+        body=Identification(
+            mode="movement_check", modalities=["face"], outcome="not_matched", score=score
+        ),
+    )
     assert decode_event(encode(event), topics.event_topic(site, device, "identification")) == event
 
 
-@given(site=ids, device=ids, event_type=st.from_regex(r"[a-z][a-z0-9_]{0,10}(\.[a-z][a-z0-9_]{0,10})?",
-                                                      fullmatch=True))
+@given(
+    site=ids,
+    device=ids,
+    event_type=st.from_regex(r"[a-z][a-z0-9_]{0,10}(\.[a-z][a-z0-9_]{0,10})?", fullmatch=True),
+)
 def test_topic_builders_and_parser_agree(site: str, device: str, event_type: str) -> None:
     parts = topics.parse_topic(topics.event_topic(site, device, event_type))
     assert (parts.site, parts.device, parts.channel, parts.event_type) == (
-        site, device, "event", event_type)
-    for build, channel in [(topics.status_topic, "status"), (topics.ack_topic, "ack"),
-                           (topics.cmd_topic, "cmd"), (topics.sync_request_topic, "sync/request"),
-                           (topics.sync_response_topic, "sync/response")]:
+        site,
+        device,
+        "event",
+        event_type,
+    )
+    for build, channel in [
+        (topics.status_topic, "status"),
+        (topics.ack_topic, "ack"),
+        (topics.cmd_topic, "cmd"),
+        (topics.sync_request_topic, "sync/request"),
+        (topics.sync_response_topic, "sync/response"),
+    ]:
         assert topics.parse_topic(build(site, device)) == topics.TopicParts(site, device, channel)
 
 

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Masar on a fresh Debian 12 / Raspberry Pi OS machine:
+#   ./dev.sh demo   set everything up, then run `masar demo`
+#   ./dev.sh test   set everything up, then run ruff, mypy and the whole test suite
+# Both are safe to run again: each step checks what is already there.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+VENV="$ROOT/.venv"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_system_packages() {
+    local wanted=("$@") missing=()
+    for pkg in "${wanted[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+            || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "installing Debian packages: ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-upgrade "${missing[@]}"
+    fi
+}
+
+python_ok() { python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+
+setup() {
+    local packages=(mosquitto)
+    python_ok || packages+=(python3 python3-venv)
+    if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        packages+=(postgresql)
+    fi
+    install_system_packages "${packages[@]}"
+    python_ok || { echo "Masar needs Python 3.11 or newer with venv" >&2; exit 1; }
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating the virtualenv in .venv"
+        python3 -m venv "$VENV"
+    fi
+    local stamp="$VENV/.masar-installed"
+    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        say "installing Python dependencies"
+        "$VENV/bin/python" -m pip install -q --upgrade pip
+        "$VENV/bin/python" -m pip install -q -e ".[dev]"
+        touch "$stamp"
+    fi
+}
+
+postgres_answers() {  # trust auth on 127.0.0.1 as user postgres?
+    "$VENV/bin/python" - "$1" <<'PY' 2>/dev/null
+import sys, psycopg
+psycopg.connect(sys.argv[1], connect_timeout=3).close()
+PY
+}
+
+# The hub's tests need a PostgreSQL server. Use $MASAR_TEST_POSTGRES_URL, or the one on
+# 127.0.0.1:5432 if it lets user postgres in, or else start a private one in var/postgres.
+ensure_postgres() {
+    if [ -n "${MASAR_TEST_POSTGRES_URL:-}" ]; then return; fi
+    local url="postgresql://postgres@127.0.0.1:5432/postgres"
+    if postgres_answers "$url"; then export MASAR_TEST_POSTGRES_URL="$url"; return; fi
+    local bin data port=55432 run=()
+    bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
+    data="$ROOT/var/postgres"
+    if [ "$(id -u)" -eq 0 ]; then run=(runuser -u postgres --); fi  # pg_ctl refuses root
+    mkdir -p "$data"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$data" && chmod 700 "$data"
+    if [ ! -f "$data/PG_VERSION" ]; then
+        say "creating a private PostgreSQL cluster in var/postgres"
+        "${run[@]}" "$bin/initdb" -D "$data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 \
+            --no-sync >/dev/null
+    fi
+    url="postgresql://postgres@127.0.0.1:$port/postgres"
+    if ! postgres_answers "$url"; then
+        say "starting PostgreSQL on 127.0.0.1:$port"
+        "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -o \
+            "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$data" start >/dev/null
+    fi
+    export MASAR_TEST_POSTGRES_URL="$url"
+}
+
+case "${1:-}" in
+    demo)
+        setup demo
+        shift
+        exec "$VENV/bin/masar" demo "$@"
+        ;;
+    test)
+        setup test
+        ensure_postgres
+        shift
+        say "ruff"
+        "$VENV/bin/ruff" check .
+        say "mypy"
+        "$VENV/bin/mypy"
+        say "pytest (PostgreSQL: $MASAR_TEST_POSTGRES_URL)"
+        exec "$VENV/bin/pytest" "$@"
+        ;;
+    *)
+        echo "usage: ./dev.sh demo | ./dev.sh test [pytest options]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,88 @@
+"""The kiosk's durable outbox on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from kiosk import outbox, store
+from protocol import Rejection, decode_event, topics
+from protocol.events import MovementVerifiedEvent
+from tests.factories import MOVEMENT
+
+SITE, DEVICE = "rabat-1", "wing-a-1"
+
+
+def record(db: Database) -> MovementVerifiedEvent:
+    event = outbox.record(
+        db,
+        MovementVerifiedEvent,
+        MOVEMENT,
+        site=SITE,
+        device=DEVICE,
+        subject="d-1",
+        actor="officer-7",
+    )
+    assert isinstance(event, MovementVerifiedEvent)
+    return event
+
+
+def test_store_uses_wal_and_full_sync(tmp_path: Path) -> None:
+    db = store.open_store(tmp_path / "kiosk.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_recorded_events_get_consecutive_seqs_across_restarts(tmp_path: Path) -> None:
+    db = store.open_store(tmp_path / "kiosk.db")
+    with store.write(db):
+        first, second = record(db), record(db)
+    db.close()
+    db = store.open_store(tmp_path / "kiosk.db")
+    with store.write(db):
+        third = record(db)
+    assert [first.seq, second.seq, third.seq] == [1, 2, 3]
+    queued = outbox.pending(db, limit=10)
+    assert [e.seq for e in queued] == [1, 2, 3]
+    topic = topics.event_topic(SITE, DEVICE, "movement.verified")
+    assert decode_event(queued[0].payload, topic) == first
+
+
+def test_a_failed_transaction_leaves_no_event_and_no_used_seq(tmp_path: Path) -> None:
+    db = store.open_store(tmp_path / "kiosk.db")
+    with pytest.raises(ZeroDivisionError), store.write(db):
+        record(db)
+        1 / 0  # noqa: B018 - the state change that fails after the event was queued
+    assert outbox.depth(db) == 0
+    with store.write(db):
+        assert record(db).seq == 1
+
+
+def test_record_outside_a_transaction_is_refused(tmp_path: Path) -> None:
+    db = store.open_store(tmp_path / "kiosk.db")
+    with pytest.raises(RuntimeError, match=r"must run inside store\.write"):
+        record(db)
+
+
+def test_confirm_deletes_named_events_and_ignores_repeats(tmp_path: Path) -> None:
+    db = store.open_store(tmp_path / "kiosk.db")
+    with store.write(db):
+        events = [record(db) for _ in range(3)]
+    with store.write(db):
+        assert outbox.confirm(db, [events[0].id, events[2].id, "unknown"]) == 2
+        assert outbox.confirm(db, [events[0].id]) == 0
+    assert [e.id for e in outbox.pending(db)] == [events[1].id]
+    assert [e.id for e in outbox.pending(db, after_seq=2)] == []
+
+
+def test_rejected_events_leave_the_queue_but_are_kept_with_the_reason(tmp_path: Path) -> None:
+    db = store.open_store(tmp_path / "kiosk.db")
+    with store.write(db):
+        event = record(db)
+    with store.write(db):
+        assert outbox.reject(db, [Rejection(id=event.id, reason="unknown event type")]) == 1
+    assert outbox.depth(db) == 0 and outbox.rejected_count(db) == 1
+    row = db.execute("SELECT reason, seq FROM rejected_events").fetchone()
+    assert tuple(row) == ("unknown event type", 1)
