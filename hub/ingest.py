@@ -96,13 +96,14 @@ def apply_batch(
             }
             for e in events.values()
         ]
+        table = Event.__table__
         statement = (
-            dialect_insert(session, Event)
-            .values(rows)
+            dialect_insert(session, table)
             .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Event.id)
+            .returning(table.c.id)
         )
-        inserted = set(session.execute(statement).scalars())
+        # executemany ("insertmanyvalues"): one cached statement, whatever the batch size.
+        inserted = set(session.connection().execute(statement, rows).scalars())
         result.applied = len(inserted)
         result.duplicates = len(events) - len(inserted)
         by_device: dict[tuple[str, str], list[int]] = defaultdict(list)
