@@ -45,12 +45,14 @@ class LocalBroker:
         *,
         tls: BrokerTls | None = None,
         acl_file: Path | None = None,
+        allow_anonymous: bool | None = None,
     ) -> None:
         self.directory = directory
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.tls = tls
         self.acl_file = acl_file
+        self.allow_anonymous = allow_anonymous
         self.process: subprocess.Popen[bytes] | None = None
         self.config_path = directory / "mosquitto.conf"
         self.log_path = directory / "mosquitto.log"
@@ -72,6 +74,7 @@ class LocalBroker:
                 tls=self.tls,
                 acl_file=self.acl_file,
                 log_file=self.log_path,
+                allow_anonymous=self.allow_anonymous,
             )
         )
         self.process = subprocess.Popen(

@@ -34,9 +34,19 @@ def descendants(pid: int) -> set[int]:
 def test_demo_serves_both_urls_and_stops_cleanly_on_ctrl_c() -> None:
     hub_port, kiosk_port = free_port(), free_port()
     demo = subprocess.Popen(
-        [sys.executable, "-m", "masar", "demo", "--hub-port", str(hub_port),
-         "--kiosk-port", str(kiosk_port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "masar",
+            "demo",
+            "--hub-port",
+            str(hub_port),
+            "--kiosk-port",
+            str(kiosk_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert demo.stdout is not None
@@ -69,8 +79,12 @@ def test_demo_serves_both_urls_and_stops_cleanly_on_ctrl_c() -> None:
         assert demo.returncode == 0, output + rest
         assert "nothing left running" in rest
         time.sleep(0.5)
-        alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
-                 and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]]
+        alive = [
+            pid
+            for pid in children
+            if Path(f"/proc/{pid}").exists()
+            and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:3]
+        ]
         assert alive == [], f"left behind: {alive}"
     finally:
         if demo.poll() is None:
