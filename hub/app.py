@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from hub import __version__
 from hub.config import HubConfig, load_config
 from hub.db import open_engine, session_factory, upgrade
-from hub.models import DeadLetter, DeviceStream, Event, KioskState, SeqGap
+from hub.models import DeadLetter, DeviceStream, Event, KioskState, SeqGap, as_utc
+from protocol.ids import format_timestamp
 
 
 def create_app(config: HubConfig | None = None) -> Flask:
@@ -58,7 +59,7 @@ def create_app(config: HubConfig | None = None) -> Flask:
                         "device": k.device,
                         "state": k.state,
                         "outbox_depth": k.status.get("outbox_depth"),
-                        "updated_at": k.updated_at.isoformat(),
+                        "updated_at": format_timestamp(as_utc(k.updated_at)),
                     }
                     for k in states
                 ],

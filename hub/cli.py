@@ -31,7 +31,10 @@ def _load(config_path: Path | None) -> HubConfig:
 
 @click.group(name="hub")
 def hub_group() -> None:
-    """The central hub: master records, ingest workers and the staff web application."""
+    """The central hub: master records, ingest workers and the staff web application.
+
+    Example: masar hub ingest --config hub.toml
+    """
 
 
 @hub_group.command()

@@ -28,7 +28,10 @@ def _load(config_path: Path | None) -> KioskConfig:
 
 @click.group(name="kiosk")
 def kiosk_group() -> None:
-    """A wing kiosk: touchscreen UI, sensors, local caches and the durable outbox."""
+    """A wing kiosk: touchscreen UI, sensors, local caches and the durable outbox.
+
+    Example: masar kiosk run --config /etc/masar/kiosk.toml
+    """
 
 
 @kiosk_group.command()
@@ -74,6 +77,10 @@ def outbox(config_path: Path | None) -> None:
     from kiosk.store import open_store
 
     config = _load(config_path)
+    if not config.store_path.exists():
+        raise click.ClickException(
+            f"no kiosk store at {config.store_path} yet: `masar kiosk run` creates it"
+        )
     db = open_store(config.store_path)
     try:
         click.echo(f"waiting for the hub: {queue.depth(db)}")

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from protocol.codec import explain
 from protocol.events import Identifier, KioskMode
 
 
@@ -80,7 +81,5 @@ def load_config(path: Path | None = None) -> KioskConfig:
     try:
         return KioskConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(explain(exc))
         raise ConfigError(f"{path}: {problems}") from None

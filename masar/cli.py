@@ -12,7 +12,10 @@ from provisioning.cli import provision_group
 @click.group()
 @click.version_option(package_name="masar")
 def cli() -> None:
-    """Masar: reintegration data for prisons — wing kiosks, a hub, and MQTT between them."""
+    """Masar: reintegration data for prisons — wing kiosks, a hub, and MQTT between them.
+
+    Example: masar demo
+    """
 
 
 @cli.command()

@@ -20,17 +20,22 @@ class DemoError(RuntimeError):
     """The demo could not start; the message says why."""
 
 
-def _port_or_free(port: int) -> int:
+def _port_or_free(port: int, what: str) -> int:
+    """The asked-for port if a server could listen there now, else a free one (and say so)."""
     with socket.socket() as sock:
+        # As servers do: a port with only TIME_WAIT leftovers of a previous run is usable.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
-            return free_port()
+            other = free_port()
+            click.echo(f"Port {port} is in use; the {what} will listen on {other} instead.")
+            return other
     return port
 
 
 def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
-    hub_port, kiosk_port = _port_or_free(hub_port), _port_or_free(kiosk_port)
+    hub_port, kiosk_port = _port_or_free(hub_port, "hub"), _port_or_free(kiosk_port, "kiosk")
     with tempfile.TemporaryDirectory(prefix="masar-demo-") as tmp:
         root = Path(tmp)
         try:

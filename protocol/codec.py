@@ -64,18 +64,26 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def explain(error: ValidationError) -> list[str]:
+    """One plain sentence per problem, each naming its field (also used for config files)."""
+    sentences = []
+    for problem in error.errors(include_url=False):
+        field = ".".join(str(part) for part in problem["loc"]) or "message"
+        if problem["type"] == "missing":
+            sentences.append(f"missing field {field!r}")
+        elif problem["type"] == "extra_forbidden":
+            sentences.append(f"unknown field {field!r}")
+        else:
+            sentences.append(f"field {field!r}: {problem['msg']}")
+    return sentences
+
+
 def _describe(error: ValidationError, event_id: str | None) -> ProtocolError:
-    """Turn pydantic's first error into one sentence naming the field."""
-    first = error.errors(include_url=False)[0]
-    field = ".".join(str(part) for part in first["loc"]) or "message"
-    if first["type"] == "missing":
-        text = f"missing field {field!r}"
-    elif first["type"] == "extra_forbidden":
-        text = f"unknown field {field!r}"
-    else:
-        text = f"field {field!r}: {first['msg']}"
-    if len(error.errors()) > 1:
-        text += f" (and {len(error.errors()) - 1} more problem(s))"
+    """The first problem, and how many more there are."""
+    sentences = explain(error)
+    text = sentences[0]
+    if len(sentences) > 1:
+        text += f" (and {len(sentences) - 1} more problem(s))"
     return ProtocolError(text, event_id=event_id)
 
 

@@ -75,6 +75,7 @@ class LocalBroker:
                 acl_file=self.acl_file,
                 log_file=self.log_path,
                 allow_anonymous=self.allow_anonymous,
+                private=True,
             )
         )
         self.process = subprocess.Popen(

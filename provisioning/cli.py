@@ -11,7 +11,10 @@ from provisioning.mosquitto import render_config
 
 @click.group(name="provision")
 def provision_group() -> None:
-    """Provision the fleet: broker configuration, device identities."""
+    """Provision the fleet: broker configuration, device identities.
+
+    Example: masar provision mosquitto-config --port 1883
+    """
 
 
 @provision_group.command("mosquitto-config")
@@ -26,6 +29,7 @@ def provision_group() -> None:
 def mosquitto_config(port: int, data_dir: Path) -> None:
     """Print a mosquitto.conf for a loopback broker (TLS and ACLs: see the fleet issue).
 
-    Example: masar provision mosquitto-config --port 1883 > /etc/mosquitto/conf.d/masar.conf
+    Example: masar provision mosquitto-config --port 1883 > masar-mosquitto.conf
+    then: mosquitto -c masar-mosquitto.conf
     """
     click.echo(render_config(port=port, data_dir=data_dir), nl=False)

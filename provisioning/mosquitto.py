@@ -32,9 +32,11 @@ def render_config(
     log_file: Path | None = None,
     max_queued_messages: int = 200_000,
     allow_anonymous: bool | None = None,
+    private: bool = False,
 ) -> str:
     """A complete mosquitto.conf. Without ``tls`` the listener is plain and (unless told
-    otherwise) anonymous: only for loopback (demo, tests)."""
+    otherwise) anonymous: only for loopback (demo, tests). ``private`` marks a broker run by
+    this process from its own folder (demo, tests), not the system's Mosquitto."""
     if tls is None and host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("a broker without TLS may only listen on loopback")
     anonymous = tls is None if allow_anonymous is None else allow_anonymous
@@ -52,7 +54,7 @@ def render_config(
         "log_type warning",
         "log_type notice",
     ]
-    if os.geteuid() == 0:
+    if private and os.geteuid() == 0:
         # Started as root, Mosquitto drops to user 'mosquitto', who cannot read a private
         # temporary folder (HARNESS.md §1); keep the starting user instead.
         lines.append("user root")
