@@ -32,8 +32,14 @@ class BrokerConfig(Section):
 class IngestConfig(Section):
     batch: Annotated[int, Field(ge=1, le=1000, description="events committed together")] = 100
     session_expiry: Annotated[
-        int, Field(ge=60, description="seconds the broker keeps a stopped worker's queue")
-    ] = 7 * 86_400
+        int,
+        Field(
+            ge=10,
+            description="seconds the broker keeps a stopped worker's queue: long enough for a "
+            "restart, short enough that a retired worker's share goes back to the others "
+            "(kiosks resend what it held)",
+        ),
+    ] = 300
 
 
 class HubConfig(Section):

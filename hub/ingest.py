@@ -10,12 +10,12 @@ publishes acks only after this returns.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db import dialect_insert
@@ -23,9 +23,7 @@ from hub.models import DeadLetter, Event, KioskState
 from hub.sequences import record_seqs
 from protocol import ProtocolError, Status, decode_event, decode_message, topics
 from protocol.events import EventBase
-from protocol.ids import UUID7_PATTERN, utc_now
-
-_UUID7 = re.compile(UUID7_PATTERN)
+from protocol.ids import is_event_id, utc_now
 
 # Domain effects per event type, run in the same transaction as the insert.
 # The master-records issue adds: questionnaire.response → answers and profile facts, etc.
@@ -68,16 +66,16 @@ def apply_batch(
     """Validate and commit a batch of event messages. Call inside ``session.begin()``."""
     now = now or utc_now()
     result = BatchResult()
-    events: dict[str, EventBase] = {}
+    decoded: list[tuple[Incoming, EventBase]] = []
     dead: list[tuple[Incoming, ProtocolError]] = []
     for message in messages:
         try:
-            event = decode_event(message.payload, message.topic)
+            decoded.append((message, decode_event(message.payload, message.topic)))
         except ProtocolError as error:
             dead.append((message, error))
-            continue
+    events: dict[str, EventBase] = {}
+    for _, event in decoded:
         events.setdefault(event.id, event)
-        result.committed[(event.site, event.device)].append(event.id)
 
     if events:
         rows = [
@@ -94,7 +92,7 @@ def apply_batch(
                 "received_at": now,
                 "worker": worker,
             }
-            for e in events.values()
+            for e in sorted(events.values(), key=lambda e: e.id)  # same lock order everywhere
         ]
         table = Event.__table__
         statement = (
@@ -116,6 +114,19 @@ def apply_batch(
         # Lock device rows in one global order so two workers never deadlock.
         for (site, device), seqs in sorted(by_device.items()):
             record_seqs(session, site, device, seqs, now)
+        owners = {i: (e.site, e.device) for i, e in events.items() if i in inserted}
+        repeated = [i for i in events if i not in inserted]
+        if repeated:
+            stored = session.execute(
+                select(Event.id, Event.site, Event.device).where(Event.id.in_(repeated))
+            ).all()
+            owners.update({row.id: (row.site, row.device) for row in stored})
+        for message, event in decoded:
+            if owners.get(event.id) == (event.site, event.device):
+                result.committed[(event.site, event.device)].append(event.id)
+            else:  # an id another kiosk already used: never acknowledge it as this one's
+                reason = f"event id {event.id} was already used by another kiosk"
+                dead.append((message, ProtocolError(reason, event_id=event.id)))
 
     for message, problem in dead:
         _park_into(result, session, message, problem, now)
@@ -161,13 +172,13 @@ def park(
 
 def _rejection(topic: str, error: ProtocolError) -> Rejected | None:
     """Tell the publishing kiosk (the topic's device, per the ACL) which event we parked."""
-    if error.event_id is None or not _UUID7.match(error.event_id):
+    if not is_event_id(error.event_id):
         return None
     try:
         parts = topics.parse_topic(topic)
     except ProtocolError:
         return None
-    return Rejected(parts.site, parts.device, error.event_id, str(error))
+    return Rejected(parts.site, parts.device, str(error.event_id), str(error))
 
 
 def apply_status(session: Session, message: Incoming, *, now: datetime | None = None) -> None:
@@ -184,7 +195,7 @@ def apply_status(session: Session, message: Incoming, *, now: datetime | None = 
     except ProtocolError as error:
         park(session, message, str(error), None, now)
         return
-    current = session.get(KioskState, (status.site, status.device))
+    current = session.get(KioskState, (status.site, status.device), with_for_update=True)
     document = status.model_dump(mode="json")
     if current is None:
         session.add(

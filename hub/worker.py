@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from sqlalchemy.exc import DBAPIError, OperationalError
+from pydantic import ValidationError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import mqtt as hub_mqtt
@@ -45,6 +46,7 @@ class Received:
     qos: int
     message: Incoming
     is_status: bool
+    connection: int  # PUBACK only on the connection the message came on
 
 
 class IngestWorker:
@@ -60,6 +62,7 @@ class IngestWorker:
         self._connected = threading.Event()
         self.applied = 0
         self._last_refusal = ""
+        self._connection = 0
         self.client = hub_mqtt.make_client(f"hub-ingest-{name}", config.broker, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -74,8 +77,9 @@ class IngestWorker:
         if reason_code.is_failure:
             logger.error("broker refused ingest worker %s: %s", self.name, reason_code)
             return
+        self._connection += 1
         client.subscribe(topics.shared_events_filter(), qos=1)
-        client.subscribe(topics.status_filter(), qos=1)
+        client.subscribe(topics.shared_status_filter(), qos=1)
         self._connected.set()
         logger.info("ingest worker %s connected", self.name)
 
@@ -95,7 +99,11 @@ class IngestWorker:
         is_status = message.topic.endswith("/status")
         self._inbox.put(
             Received(
-                message.mid, message.qos, Incoming(message.topic, bytes(message.payload)), is_status
+                message.mid,
+                message.qos,
+                Incoming(message.topic, bytes(message.payload)),
+                is_status,
+                self._connection,
             )
         )
 
@@ -149,7 +157,9 @@ class IngestWorker:
         self.applied += result.applied
         self._send_acks(result)
         for received in batch:
-            if received.qos > 0:
+            # A message from an earlier connection is redelivered by the broker on this one;
+            # its old packet id may name another message now, so it is not acknowledged.
+            if received.qos > 0 and received.connection == self._connection:
                 self.client.ack(received.mid, received.qos)
 
     def _commit(self, batch: list[Received]) -> BatchResult | None:
@@ -164,29 +174,39 @@ class IngestWorker:
                     for status in statuses:
                         apply_status(session, status)
                 return result
-            except OperationalError as error:
-                # Down, locked for too long, or a deadlock: nothing was committed or acked.
-                logger.warning("database unavailable, retrying in %.1fs: %s", delay, error)
-            except DBAPIError as error:
+            except (DataError, IntegrityError) as error:
+                # The data itself is refused (PostgreSQL classes 22 and 23). Try again in case
+                # it was a race with another worker; then find and park the culprit.
                 refusals += 1
                 self._last_refusal = str(error.orig)
                 if refusals >= 3:
                     return None
                 logger.warning("database refused a batch (try %d): %s", refusals, error.orig)
+            except DBAPIError as error:
+                # Down, locked, read-only, a deadlock, a missing table: an outage, not the
+                # message's fault. Nothing was committed or acknowledged; keep trying.
+                logger.warning("database unavailable, retrying in %.1fs: %s", delay, error)
+            except Exception as error:
+                # A bug in a handler: park the message it fails on rather than stop all ingest.
+                logger.exception("ingest failed on a batch")
+                refusals += 1
+                self._last_refusal = f"{type(error).__name__}: {error}"
+                if refusals >= 3:
+                    return None
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
         return None
 
     def _park_refused(self, received: Received) -> BatchResult | None:
         """The database keeps refusing this one message: park it so the rest flows."""
-        reason = f"the database refused this message: {self._last_refusal}"[:2000]
+        reason = f"could not be applied: {self._last_refusal}"[:2000]
         logger.error("parking a message on %s: %s", received.message.topic, reason)
         error = ProtocolError(reason, event_id=_event_id(received.message.payload))
         while not self._stopping.is_set():
             try:
                 with self.sessions.begin() as session:
                     return park_refused(session, received.message, error)
-            except OperationalError as exc:
+            except DBAPIError as exc:
                 logger.warning("database unavailable while parking: %s", exc)
                 time.sleep(1.0)
         return None
@@ -194,16 +214,23 @@ class IngestWorker:
     def _send_acks(self, result: BatchResult) -> None:
         rejected: dict[tuple[str, str], list[Rejection]] = {}
         for item in result.rejected:
-            rejected.setdefault((item.site, item.device), []).append(
-                Rejection(id=item.event_id, reason=item.reason[:2000])
-            )
+            try:
+                rejection = Rejection(id=item.event_id, reason=item.reason[:2000])
+            except ValidationError:
+                continue
+            rejected.setdefault((item.site, item.device), []).append(rejection)
         now = utc_now()
         for site, device in set(result.committed) | set(rejected):
-            ack = Ack(
-                site=site,
-                device=device,
-                at=now,
-                committed=result.committed.get((site, device), []),
-                rejected=rejected.get((site, device), []),
-            )
-            self.client.publish(topics.ack_topic(site, device), encode(ack), qos=1)
+            try:
+                ack = Ack(
+                    site=site,
+                    device=device,
+                    at=now,
+                    committed=result.committed.get((site, device), []),
+                    rejected=rejected.get((site, device), []),
+                )
+                topic = topics.ack_topic(site, device)
+            except (ValidationError, ProtocolError) as error:
+                logger.error("cannot acknowledge to %r/%r: %s", site, device, error)
+                continue
+            self.client.publish(topic, encode(ack), qos=1)

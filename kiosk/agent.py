@@ -9,6 +9,7 @@ is idempotent by event id.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -23,6 +24,44 @@ from kiosk.config import KioskConfig
 from protocol import Ack, ProtocolError, Status, decode_message, encode, topics, utc_now
 
 logger = logging.getLogger(__name__)
+
+
+class Inflight:
+    """Events published and not yet acknowledged, with a per-event resend back-off.
+
+    The first resend comes after ``resend_after`` seconds, then after twice that, and so on
+    up to five minutes: a slow hub is not flooded with copies of what it is still working on.
+    """
+
+    MAX_WAIT = 300.0
+
+    def __init__(self, resend_after: float) -> None:
+        self.resend_after = resend_after
+        self._events: dict[str, tuple[int, float, int]] = {}  # id → (seq, sent at, sends)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def clear(self) -> None:
+        self._events.clear()
+
+    def sent(self, event_id: str, seq: int, at: float) -> None:
+        sends = self._events[event_id][2] + 1 if event_id in self._events else 1
+        self._events[event_id] = (seq, at, sends)
+
+    def done(self, event_id: str) -> float | None:
+        """Forget an acknowledged event; return when it was last sent."""
+        entry = self._events.pop(event_id, None)
+        return None if entry is None else entry[1]
+
+    def overdue(self, now: float) -> list[str]:
+        """Ids to send again, in seq order."""
+        due = [
+            (seq, event_id)
+            for event_id, (seq, at, sends) in self._events.items()
+            if now - at > min(self.resend_after * 2 ** (sends - 1), self.MAX_WAIT)
+        ]
+        return [event_id for _, event_id in sorted(due)]
 
 
 @dataclass
@@ -45,13 +84,14 @@ class Agent:
         self.status_every = status_every
         self.stats = DeliveryStats()
         self.record_latencies = False
+        self.problem: str | None = None  # what is wrong right now, in plain words
         self._acks: queue.SimpleQueue[Ack] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._reset_inflight = threading.Event()
         self._thread: threading.Thread | None = None
         self.bus = MqttBus(
-            client_id=f"kiosk-{config.site}-{config.device}",
+            client_id=f"masar-kiosk:{config.site}:{config.device}",  # ':' is in no id
             broker=config.broker,
             will=(self._status_topic, encode(self._status("offline", None))),
         )
@@ -64,6 +104,7 @@ class Agent:
         return topics.status_topic(self.config.site, self.config.device)
 
     def _status(self, state: str, depth: int | None) -> Status:
+        problem = getattr(self, "problem", None)
         return Status.model_validate(
             {
                 "site": self.config.site,
@@ -73,6 +114,7 @@ class Agent:
                 "software_version": __version__ if state == "online" else None,
                 "mode": self.config.mode if state == "online" else None,
                 "outbox_depth": depth,
+                "problems": [problem[:500]] if problem and state == "online" else [],
             }
         )
 
@@ -110,26 +152,38 @@ class Agent:
     # --- the agent's own thread ---------------------------------------------------------------
 
     def _run(self) -> None:
-        db = store.open_store(self.config.store_path)
-        try:
-            self._loop(db)
-        except Exception:
-            logger.exception("kiosk agent stopped on an unexpected error")
-            raise
-        finally:
-            db.close()
+        """Keep draining whatever happens: a store error is reported, waited out and retried."""
+        pause = 1.0
+        while not self._stopping.is_set():
+            try:
+                db = store.open_store(self.config.store_path)
+                try:
+                    self._loop(db)
+                finally:
+                    db.close()
+            except Exception as error:
+                self.problem = f"the kiosk cannot use its local store ({error}); retrying"
+                logger.exception("kiosk agent error; retrying in %.0fs", pause)
+                with contextlib.suppress(BusUnavailable):
+                    self.bus.publish(
+                        self._status_topic, encode(self._status("online", None)), retain=True
+                    )
+                self._stopping.wait(pause)
+                pause = min(pause * 2, 30.0)
 
     def _loop(self, db: Database) -> None:
-        inflight: dict[str, tuple[int, float]] = {}  # event id → (seq, sent at)
+        inflight = Inflight(self.config.outbox.resend_after)
         sent_up_to = 0
         next_status = 0.0
         window = self.config.outbox.window
-        resend_after = self.config.outbox.resend_after
         while not self._stopping.is_set():
             self._wake.wait(timeout=0.2)
             self._wake.clear()
             self._apply_acks(db, inflight)
+            self.problem = None
             if self._reset_inflight.is_set():
+                # (Re)connected or disconnected: whatever was in flight may be lost; send it all
+                # again, in seq order, once connected.
                 self._reset_inflight.clear()
                 inflight.clear()
                 sent_up_to = 0
@@ -141,14 +195,10 @@ class Agent:
                 if now >= next_status:
                     self._publish_status(db)
                     next_status = now + self.status_every
-                overdue = [
-                    (seq, event_id)
-                    for event_id, (seq, sent) in inflight.items()
-                    if now - sent > resend_after
-                ]
+                overdue = inflight.overdue(now)
                 if overdue:
                     logger.warning("no ack for %d event(s); sending them again", len(overdue))
-                    self._resend(db, sorted(overdue), inflight)
+                    self._resend(db, overdue, inflight)
                 room = window - len(inflight)
                 if room > 0:
                     for event in outbox.pending(db, after_seq=sent_up_to, limit=room):
@@ -157,26 +207,24 @@ class Agent:
             except BusUnavailable:
                 self._reset_inflight.set()
 
-    def _publish(self, event: outbox.OutboxEvent, inflight: dict[str, tuple[int, float]]) -> None:
+    def _publish(self, event: outbox.OutboxEvent, inflight: Inflight) -> None:
         topic = topics.event_topic(self.config.site, self.config.device, event.type)
         self.bus.publish(topic, event.payload)
-        inflight[event.id] = (event.seq, time.monotonic())
+        inflight.sent(event.id, event.seq, time.monotonic())
         self.stats.published += 1
 
-    def _resend(
-        self, db: Database, overdue: list[tuple[int, str]], inflight: dict[str, tuple[int, float]]
-    ) -> None:
-        for _seq, event_id in overdue:
+    def _resend(self, db: Database, overdue: list[str], inflight: Inflight) -> None:
+        for event_id in overdue:
             row = db.execute(
                 "SELECT seq, id, type, payload FROM outbox WHERE id = ?", [event_id]
             ).fetchone()
             if row is None:
-                inflight.pop(event_id, None)
+                inflight.done(event_id)
                 continue
             self._publish(outbox.OutboxEvent(row[0], row[1], row[2], bytes(row[3])), inflight)
             self.stats.resent += 1
 
-    def _apply_acks(self, db: Database, inflight: dict[str, tuple[int, float]]) -> None:
+    def _apply_acks(self, db: Database, inflight: Inflight) -> None:
         acks: list[Ack] = []
         while True:
             try:
@@ -192,9 +240,9 @@ class Agent:
                 self.stats.rejected += outbox.reject(db, ack.rejected)
         for ack in acks:
             for event_id in [*ack.committed, *(r.id for r in ack.rejected)]:
-                sent = inflight.pop(event_id, None)
-                if sent is not None and self.record_latencies:
-                    self.stats.ack_latencies.append(now - sent[1])
+                sent_at = inflight.done(event_id)
+                if sent_at is not None and self.record_latencies:
+                    self.stats.ack_latencies.append(now - sent_at)
             for rejection in ack.rejected:
                 logger.error("hub refused event %s: %s", rejection.id, rejection.reason)
         self.stats.last_ack_at = time.time()

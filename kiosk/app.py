@@ -31,6 +31,7 @@ def create_app(config: KioskConfig | None = None, agent: Any = None) -> Flask:
             "connected": bool(agent and agent.bus.connected),
             "outbox_depth": depth,
             "rejected": rejected,
+            "problem": agent.problem if agent else None,
         }
 
     @app.get("/")

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from protocol import Rejection, encode
+from protocol import MAX_PAYLOAD_BYTES, ProtocolError, Rejection, encode
 from protocol.events import EventBase, WireModel
 from protocol.ids import format_timestamp, utc_now, uuid7
 
@@ -63,9 +63,16 @@ def record(
         "body": body,
     }
     event = event_class(**fields)
+    payload = encode(event)
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        # The hub would refuse it; say so now, while the person is still at the kiosk.
+        raise ProtocolError(
+            f"this {event.event_type} event is {len(payload)} bytes; "
+            f"the limit is {MAX_PAYLOAD_BYTES} bytes (256 KiB)"
+        )
     db.execute(
         "INSERT INTO outbox(seq, id, type, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-        [event.seq, event.id, event.event_type, encode(event), format_timestamp(event.at)],
+        [event.seq, event.id, event.event_type, payload, format_timestamp(event.at)],
     )
     return event
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -25,7 +26,12 @@ from protocol.ids import IDENTIFIER_PATTERN, UUID7_PATTERN, format_timestamp
 def _require_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("must carry a timezone (RFC 3339, e.g. 2026-11-29T05:02:50.123Z)")
-    utc = moment.astimezone(UTC)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if not 2000 <= utc.year <= 9999:
+        raise ValueError("must be between the years 2000 and 9999")
     # The wire carries milliseconds; truncating here makes encode/decode round-trip exactly.
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
@@ -46,9 +52,19 @@ KioskMode = Literal["self_service", "movement_check", "enrolment"]
 
 
 class WireModel(BaseModel):
-    """Strict by default: unknown fields are refused, models are immutable."""
+    """Unknown fields are refused and models are immutable. Decoding validates JSON in strict
+    mode (codec.py), so "3" is not an integer and true is not 1, as the JSON Schemas say."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _not_a_boolean(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be the number 1")
+    return value
+
+
+Version = Annotated[Literal[1], BeforeValidator(_not_a_boolean), Field(description="always 1")]
 
 
 # --- event bodies ---------------------------------------------------------------------------
@@ -118,7 +134,7 @@ class EventBase(WireModel):
     """The envelope: who sent what, when, in which order, about whom."""
 
     event_type: ClassVar[str]
-    v: Literal[1] = 1
+    v: Version = 1
     id: EventId
     site: Identifier
     device: Identifier

@@ -7,12 +7,23 @@ sort by creation time, which keeps hub indexes compact and logs readable.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from datetime import UTC, datetime
 
+# JSON Schema patterns. In Python, match them with re.fullmatch: re.match lets "$" accept a
+# trailing newline, which pydantic (and every other JSON Schema validator) refuses.
 UUID7_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 IDENTIFIER_PATTERN = r"^[a-z0-9_-]{1,64}$"
+
+
+def is_event_id(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(UUID7_PATTERN, value) is not None
+
+
+def is_identifier(value: object) -> bool:
+    return isinstance(value, str) and re.fullmatch(IDENTIFIER_PATTERN, value) is not None
 
 
 def uuid7(now_ms: int | None = None) -> str:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from protocol.events import EventId, Identifier, KioskMode, Timestamp, WireModel
+from protocol.events import EventId, Identifier, KioskMode, Timestamp, Version, WireModel
 
 
 class SensorHealth(WireModel):
@@ -17,7 +17,7 @@ class SensorHealth(WireModel):
 class Status(WireModel):
     """The kiosk's retained status; the Last Will carries the same shape with state offline."""
 
-    v: Literal[1] = 1
+    v: Version = 1
     site: Identifier
     device: Identifier
     state: Literal["online", "offline"]
@@ -28,6 +28,9 @@ class Status(WireModel):
     outbox_depth: int | None = Field(default=None, ge=0)
     last_sync_at: Timestamp | None = None
     sensors: dict[str, SensorHealth] = Field(default_factory=dict)
+    problems: list[Annotated[str, Field(max_length=500)]] = Field(
+        default_factory=list, description="what is wrong on the kiosk now, in plain words"
+    )
 
 
 class Rejection(WireModel):
@@ -38,7 +41,7 @@ class Rejection(WireModel):
 class Ack(WireModel):
     """End-to-end acknowledgement: the hub has committed (or durably parked) these events."""
 
-    v: Literal[1] = 1
+    v: Version = 1
     site: Identifier
     device: Identifier
     at: Timestamp
@@ -52,7 +55,7 @@ class Ack(WireModel):
 class SyncRequest(WireModel):
     """Ask for what changed since ``cursor`` (None: everything)."""
 
-    v: Literal[1] = 1
+    v: Version = 1
     site: Identifier
     device: Identifier
     cursor: str | None = None
@@ -67,7 +70,7 @@ class Change(WireModel):
 
 
 class SyncResponse(WireModel):
-    v: Literal[1] = 1
+    v: Version = 1
     site: Identifier
     device: Identifier
     cursor: str | None = Field(description="the cursor the request carried")
@@ -79,7 +82,7 @@ class SyncResponse(WireModel):
 class Command(WireModel):
     """An order from the hub to one kiosk."""
 
-    v: Literal[1] = 1
+    v: Version = 1
     id: EventId
     site: Identifier
     device: Identifier

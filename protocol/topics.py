@@ -10,18 +10,17 @@ from dataclasses import dataclass
 from typing import Literal
 
 from protocol.errors import ProtocolError
-from protocol.ids import IDENTIFIER_PATTERN
+from protocol.ids import is_identifier
 
 PREFIX = "masar/v1"
 INGEST_GROUP = "hub-ingest"
 Channel = Literal["event", "status", "ack", "sync/request", "sync/response", "cmd"]
 CHANNELS: tuple[Channel, ...] = ("event", "status", "ack", "sync/request", "sync/response", "cmd")
-_IDENT = re.compile(IDENTIFIER_PATTERN)
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 
 def _check(value: str, what: str) -> str:
-    if not _IDENT.match(value):
+    if not is_identifier(value):
         raise ProtocolError(f"{what} {value!r} is not a valid id (use a-z, 0-9, _ and -)")
     return value
 
@@ -31,7 +30,7 @@ def _kiosk(site: str, device: str) -> str:
 
 
 def event_topic(site: str, device: str, event_type: str) -> str:
-    if not _EVENT_TYPE.match(event_type):
+    if not _EVENT_TYPE.fullmatch(event_type):
         raise ProtocolError(f"event type {event_type!r} is not valid (e.g. questionnaire.response)")
     return f"{_kiosk(site, device)}/event/{event_type}"
 
@@ -68,6 +67,11 @@ def shared_events_filter(group: str = INGEST_GROUP, site: str = "+") -> str:
 
 def status_filter(site: str = "+") -> str:
     return f"{PREFIX}/{site}/kiosk/+/status"
+
+
+def shared_status_filter(group: str = INGEST_GROUP, site: str = "+") -> str:
+    """Statuses spread over the ingest workers like events (each is stored once)."""
+    return f"$share/{group}/{status_filter(site)}"
 
 
 def sync_requests_filter(site: str = "+") -> str:
@@ -107,7 +111,7 @@ def parse_topic(topic: str) -> TopicParts:
     _check(device, "device")
     channel = "/".join(rest)
     if rest[0] == "event" and len(rest) == 2:
-        if not _EVENT_TYPE.match(rest[1]):
+        if not _EVENT_TYPE.fullmatch(rest[1]):
             raise ProtocolError(f"topic {topic!r} names an invalid event type {rest[1]!r}")
         return TopicParts(site, device, "event", rest[1])
     for known in CHANNELS:

@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
+from hub.db import open_engine
 from masar.processes import stop
 from masar.scratch import (
     DEFAULT_POSTGRES_ADMIN_URL,
@@ -52,6 +54,14 @@ def write_hub_config(path: Path, database_url: str, broker: LocalBroker, batch: 
 @pytest.fixture
 def hub_config_file(tmp_path: Path, database_url: str, broker: LocalBroker) -> Path:
     return write_hub_config(tmp_path / "hub.toml", database_url, broker)
+
+
+@pytest.fixture
+def hub_db(database_url: str) -> Iterator[Engine]:
+    """An engine on the hub's test database, for the test's own queries."""
+    engine = open_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -12,7 +12,6 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, func, select
 
-from hub.db import open_engine
 from hub.models import DeadLetter, DeviceStream, Event, SeqGap
 from kiosk import outbox, store
 from kiosk.agent import Agent
@@ -24,13 +23,6 @@ from tests.factories import MOVEMENT
 
 pytestmark = pytest.mark.integration
 SITE, DEVICE = "rabat-1", "wing-a-1"
-
-
-@pytest.fixture
-def hub_db(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def kiosk_config(tmp_path: Path, broker: LocalBroker, resend_after: float = 3.0) -> KioskConfig:

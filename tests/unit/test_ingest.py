@@ -127,3 +127,18 @@ def test_a_newer_status_wins_and_an_older_one_is_ignored(sessions: sessionmaker[
     with sessions() as session:
         state = session.get(KioskState, ("rabat-1", "wing-a-1"))
         assert state is not None and state.state == "offline"
+
+
+def test_an_event_id_already_used_by_another_kiosk_is_parked_not_acknowledged(
+    sessions: sessionmaker[Session],
+) -> None:
+    original = movement(1, device="wing-a-1")
+    ingest(sessions, wire(original))
+    copycat = movement(1, device="wing-b-2", event_id=original.id)
+    result = ingest(sessions, wire(copycat))
+    assert dict(result.committed) == {}
+    assert [(r.device, r.event_id) for r in result.rejected] == [("wing-b-2", original.id)]
+    assert result.rejected[0].reason == f"event id {original.id} was already used by another kiosk"
+    with sessions() as session:
+        stored = session.get(Event, original.id)
+        assert stored is not None and stored.device == "wing-a-1"

@@ -8,8 +8,13 @@ import pytest
 from sqlite_utils import Database
 
 from kiosk import outbox, store
-from protocol import Rejection, decode_event, topics
-from protocol.events import MovementVerifiedEvent
+from kiosk.agent import Inflight
+from protocol import MAX_PAYLOAD_BYTES, ProtocolError, Rejection, decode_event, topics, utc_now
+from protocol.events import (
+    MovementVerifiedEvent,
+    QuestionnaireResponse,
+    QuestionnaireResponseEvent,
+)
 from tests.factories import MOVEMENT
 
 SITE, DEVICE = "rabat-1", "wing-a-1"
@@ -86,3 +91,35 @@ def test_rejected_events_leave_the_queue_but_are_kept_with_the_reason(tmp_path: 
     assert outbox.depth(db) == 0 and outbox.rejected_count(db) == 1
     row = db.execute("SELECT reason, seq FROM rejected_events").fetchone()
     assert tuple(row) == ("unknown event type", 1)
+
+
+def test_an_event_over_the_wire_limit_is_refused_when_recorded(tmp_path: Path) -> None:
+    db = store.open_store(tmp_path / "kiosk.db")
+    huge = QuestionnaireResponse(
+        form_id="intake",
+        form_version="1",
+        language="fr",
+        started_at=utc_now(),
+        completed_at=utc_now(),
+        answers={"story": "x" * MAX_PAYLOAD_BYTES},
+    )
+    with (
+        pytest.raises(ProtocolError, match=r"the limit is 262144 bytes \(256 KiB\)"),
+        store.write(db),
+    ):
+        outbox.record(db, QuestionnaireResponseEvent, huge, site=SITE, device=DEVICE)
+    assert outbox.depth(db) == 0
+
+
+def test_resends_back_off_per_event() -> None:
+    inflight = Inflight(resend_after=10)
+    inflight.sent("a", 1, at=0.0)
+    inflight.sent("b", 2, at=5.0)
+    assert inflight.overdue(10.5) == ["a"]
+    inflight.sent("a", 1, at=10.5)  # second send: next wait is 20 s
+    assert inflight.overdue(25.5) == ["b"]
+    assert inflight.overdue(31.0) == ["a", "b"]
+    for _ in range(10):
+        inflight.sent("a", 1, at=100.0)
+    assert inflight.overdue(399.0) == ["b"] and inflight.overdue(401.0) == ["a", "b"]
+    assert inflight.done("a") == 100.0 and len(inflight) == 1
