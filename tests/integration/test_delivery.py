@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -83,6 +84,24 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def wait_delivered(config: KioskConfig, engine: Engine, count: int, timeout: float = 120) -> None:
+    """Until the kiosk's outbox is empty and the hub holds ``count`` events."""
+    wait_until(
+        lambda: outbox_depth(config) == 0 and hub_count(engine) == count,
+        timeout,
+        f"{count} events at the hub and an empty outbox",
+    )
+
+
+@contextmanager
+def running(agent: Agent) -> Iterator[Agent]:
+    agent.start()
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
 def assert_exactly_once(engine: Engine, count: int, dead_letters: int = 0) -> None:
     with engine.connect() as connection:
         seqs = connection.scalars(
@@ -125,11 +144,7 @@ def test_events_arrive_exactly_once_through_broker_restart_and_worker_kill(
         time.sleep(0.5)
         spawn_worker(hub_config_file)
         producer.join()
-        wait_until(
-            lambda: outbox_depth(config) == 0 and hub_count(hub_db) == total,
-            120,
-            "every event at the hub and an empty outbox",
-        )
+        wait_delivered(config, hub_db, total)
     finally:
         producer.join()
         agent.stop()
@@ -149,16 +164,8 @@ def test_two_workers_share_the_load_and_apply_each_event_once(
     record_events(config, total, per_transaction=100)
     spawn_worker(hub_config_file, name="1")
     spawn_worker(hub_config_file, name="2")
-    agent = Agent(config)
-    agent.start()
-    try:
-        wait_until(
-            lambda: outbox_depth(config) == 0 and hub_count(hub_db) == total,
-            120,
-            "every event at the hub",
-        )
-    finally:
-        agent.stop()
+    with running(Agent(config)):
+        wait_delivered(config, hub_db, total, 120)
     with hub_db.connect() as connection:
         per_worker = dict(
             connection.execute(select(Event.worker, func.count()).group_by(Event.worker)).all()
@@ -186,16 +193,8 @@ def test_bad_messages_on_the_wire_are_parked_and_the_worker_keeps_going(
     intruder.loop_stop()
     config = kiosk_config(tmp_path, broker)
     record_events(config, 20, per_transaction=20)
-    agent = Agent(config)
-    agent.start()
-    try:
-        wait_until(
-            lambda: outbox_depth(config) == 0 and hub_count(hub_db) == 20,
-            60,
-            "good events after the bad ones",
-        )
-    finally:
-        agent.stop()
+    with running(Agent(config)):
+        wait_delivered(config, hub_db, 20, 60)
     with hub_db.connect() as connection:
         reasons = connection.scalars(select(DeadLetter.reason).order_by(DeadLetter.id)).all()
     assert reasons == [

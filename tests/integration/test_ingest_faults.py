@@ -28,6 +28,8 @@ from tests.integration.test_delivery import (
     kiosk_config,
     outbox_depth,
     record_events,
+    running,
+    wait_delivered,
     wait_until,
 )
 
@@ -49,9 +51,7 @@ def test_a_database_outage_delays_events_but_loses_or_parks_none(
     config = kiosk_config(tmp_path, broker, resend_after=2.0)
     spawn_worker(hub_config_file)
     record_events(config, 50, per_transaction=50)
-    agent = Agent(config)
-    agent.start()
-    try:
+    with running(Agent(config)):
         wait_until(lambda: hub_count(hub_db) == 50, 60, "the first 50 events")
         with hub_db.begin() as connection:  # the table disappears, as in a broken migration
             connection.execute(text("ALTER TABLE events RENAME TO events_away"))
@@ -61,13 +61,7 @@ def test_a_database_outage_delays_events_but_loses_or_parks_none(
         assert dead_letters(hub_db) == []
         with hub_db.begin() as connection:
             connection.execute(text("ALTER TABLE events_away RENAME TO events"))
-        wait_until(
-            lambda: outbox_depth(config) == 0 and hub_count(hub_db) == 100,
-            60,
-            "every event once the database is back",
-        )
-    finally:
-        agent.stop()
+        wait_delivered(config, hub_db, 100, 60)
     assert_exactly_once(hub_db, 100)
 
 
@@ -102,12 +96,8 @@ def test_an_event_the_code_cannot_apply_is_parked_and_the_rest_flows(
             outbox.record(
                 db, MovementVerifiedEvent, MOVEMENT, site=SITE, device=DEVICE, subject=subject
             )
-    agent = Agent(config)
-    agent.start()
-    try:
+    with running(Agent(config)):
         wait_until(lambda: outbox_depth(config) == 0, 60, "an empty outbox")
-    finally:
-        agent.stop()
     assert hub_count(hub_db) == 4
     assert dead_letters(hub_db) == ["could not be applied: ValueError: no detainee d-poison"]
     assert (outbox.rejected_count(db), outbox.depth(db)) == (1, 0)
