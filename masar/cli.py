@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from hub.cli import hub_group
@@ -42,4 +44,13 @@ cli.add_command(provision_group)
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except ModuleNotFoundError as exc:
+        # A kiosk is installed without the hub's packages and the other way round.
+        click.echo(
+            f"Error: the Python package {exc.name!r} is not installed here. A kiosk needs "
+            "pip install 'masar[kiosk]', a hub pip install 'masar[hub]'.",
+            err=True,
+        )
+        sys.exit(1)
