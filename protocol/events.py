@@ -70,14 +70,25 @@ Version = Annotated[Literal[1], BeforeValidator(_not_a_boolean), Field(descripti
 # --- event bodies ---------------------------------------------------------------------------
 
 
+class ModalityCheck(WireModel):
+    """One factor of an identification: what was compared, how, and with what result."""
+
+    modality: Modality
+    comparison: Literal["1:1", "1:N", "exact"] = Field(
+        description="1:1 against the claimed person, 1:N against the wing, exact for badge/PIN"
+    )
+    matched: bool
+    score: float | None = Field(default=None, description="matcher score, if a matcher ran")
+    threshold: float | None = Field(default=None, description="the threshold in force")
+
+
 class Identification(WireModel):
-    """Someone was identified (or not) at a kiosk."""
+    """Someone was identified (or not) at a kiosk, under a named policy rule."""
 
     mode: KioskMode
-    modalities: list[Modality] = Field(min_length=1, description="what was checked, in order")
+    rule: Annotated[str, Field(min_length=1, max_length=100, description="policy rule applied")]
+    checks: list[ModalityCheck] = Field(min_length=1, description="every factor, in order")
     outcome: Literal["matched", "not_matched", "abandoned"]
-    score: float | None = Field(default=None, description="best match score, if a matcher ran")
-    threshold: float | None = Field(default=None, description="the threshold in force")
 
 
 class QuestionnaireResponse(WireModel):

@@ -15,6 +15,7 @@ from protocol.events import (
     EnrolmentCapturedEvent,
     Identification,
     IdentificationEvent,
+    ModalityCheck,
     MovementVerified,
     MovementVerifiedEvent,
     QuestionnaireResponse,
@@ -32,10 +33,14 @@ TOPIC = "masar/v1/rabat-1/kiosk/wing-a-1/event/identification"
 def identification(**changes: object) -> IdentificationEvent:
     body = Identification(
         mode="self_service",
-        modalities=["badge", "face"],
+        rule="self_service.badge_face",
+        checks=[
+            ModalityCheck(modality="badge", comparison="exact", matched=True),
+            ModalityCheck(
+                modality="face", comparison="1:1", matched=True, score=0.71, threshold=0.42
+            ),
+        ],
         outcome="matched",
-        score=0.71,
-        threshold=0.42,
     )
     return IdentificationEvent(**{**ENVELOPE, "body": body, "subject": "d-0001", **changes})
 
@@ -136,8 +141,10 @@ def test_encoding_is_canonical() -> None:
             "field 'at': must carry a timezone (RFC 3339, e.g. 2026-11-29T05:02:50.123Z)",
         ),
         (
-            payload(body={"mode": "self_service", "modalities": [], "outcome": "matched"}),
-            "field 'body.modalities': List should have at least 1 item after validation, not 0",
+            payload(
+                body={"mode": "self_service", "rule": "r", "checks": [], "outcome": "matched"}
+            ),
+            "field 'body.checks': List should have at least 1 item after validation, not 0",
         ),
         (payload(extra=1), "unknown field 'extra'"),
         (payload(seq=True), "field 'seq': Input should be a valid integer"),
@@ -261,7 +268,14 @@ def test_identification_round_trips_for_any_values(
         seq=seq,
         subject=subject,
         body=Identification(
-            mode="movement_check", modalities=["face"], outcome="not_matched", score=score
+            mode="movement_check",
+            rule="movement_check.face_1n",
+            checks=[
+                ModalityCheck(
+                    modality="face", comparison="1:N", matched=False, score=score, threshold=0.4
+                )
+            ],
+            outcome="not_matched",
         ),
     )
     assert decode_event(encode(event), topics.event_topic(site, device, "identification")) == event
