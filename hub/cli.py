@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -100,3 +101,46 @@ def web(config_path: Path | None, host: str, port: int, workers: int) -> None:
             "hub.app:create_app()",
         ],
     )
+
+
+@hub_group.command()
+@config_option
+@click.option("--site", required=True)
+@click.option("--device", required=True)
+@click.argument("kind", type=click.Choice(["sync", "wipe_caches", "set_mode", "rotate_cache_key"]))
+@click.option(
+    "--mode", type=click.Choice(["self_service", "movement_check", "enrolment"]), default=None
+)
+def command(config_path: Path | None, site: str, device: str, kind: str, mode: str | None) -> None:
+    """Send a command to one kiosk (it runs it when it is next connected).
+
+    Example: masar hub command --site rabat-1 --device wing-a-1 set_mode --mode movement_check
+    """
+    from hub import mqtt as hub_mqtt
+    from hub.commands import command_message
+
+    config = _load(config_path)
+    try:
+        topic, payload = command_message(site, device, kind, mode)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    client = hub_mqtt.make_client(f"hub-command-{os.getpid()}", config.broker)
+    hub_mqtt.connect(client, config.broker, session_expiry=60)
+    try:
+        deadline = time.monotonic() + 10
+        while not client.is_connected():
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"cannot reach the broker at {config.broker.host}:{config.broker.port}"
+                )
+            time.sleep(0.05)
+        info = client.publish(topic, payload, qos=1)
+        info.wait_for_publish(timeout=10)
+        if not info.is_published():
+            raise click.ClickException(
+                f"the broker at {config.broker.host}:{config.broker.port} did not take the command"
+            )
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    click.echo(f"sent {kind} to {site}/{device}")

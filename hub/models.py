@@ -97,3 +97,95 @@ class KioskState(Base):
     state: Mapped[str] = mapped_column(String(16))
     status: Mapped[dict[str, Any]] = mapped_column(JsonType)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- master records the kiosks sync (the master-records issue extends these) -----------------
+
+
+class Device(Base):
+    """A kiosk: where it stands decides which wing's roster it receives."""
+
+    __tablename__ = "devices"
+    site: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wing: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(32), default="self_service")
+
+
+class Detainee(Base):
+    """A person in custody, keyed by a Masar pseudonymous id (never a national id number)."""
+
+    __tablename__ = "detainees"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    prison_number: Mapped[str] = mapped_column(String(64), unique=True)
+    name_latin: Mapped[str] = mapped_column(String(200))
+    name_arabic: Mapped[str] = mapped_column(String(200))
+    preferred_language: Mapped[str] = mapped_column(String(16), default="ar")
+    literate: Mapped[bool] = mapped_column(default=True)
+    photo_thumbnail: Mapped[bytes | None] = mapped_column(LargeBinary)
+    site: Mapped[str] = mapped_column(String(64))
+    wing: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="in_custody")  # or released
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_detainees_wing", "site", "wing"),)
+
+
+class Badge(Base):
+    """A card UID and whose it is (a detainee or a staff member)."""
+
+    __tablename__ = "badges"
+    uid: Mapped[str] = mapped_column(String(20), primary_key=True)
+    owner_kind: Mapped[str] = mapped_column(String(16))
+    owner_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class Template(Base):
+    """A biometric template of a detainee (float32 bytes for faces)."""
+
+    __tablename__ = "templates"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    detainee_id: Mapped[str] = mapped_column(String(64), index=True)
+    modality: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Staff(Base):
+    """A staff member who may open kiosk sessions (PIN hash only, never the PIN)."""
+
+    __tablename__ = "staff"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    site: Mapped[str] = mapped_column(String(64))
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class SyncDocument(Base):
+    """Questionnaires, the training catalogue and kiosk policies, as kiosks receive them."""
+
+    __tablename__ = "sync_documents"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    wing: Mapped[str | None] = mapped_column(String(64), doc="None: every wing of the site")
+    data: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class SyncChange(Base):
+    """The change feed: 'look again at (kind, key) in this site/wing'. Its id is the cursor.
+
+    Rows carry no data: the syncer reads the current record, so a change to a record that
+    has since left the wing becomes a delete for that wing's kiosks.
+    """
+
+    __tablename__ = "sync_changes"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    wing: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_sync_changes_site", "site", "id"),)

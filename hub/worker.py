@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +28,8 @@ from hub import mqtt as hub_mqtt
 from hub.config import HubConfig
 from hub.db import open_engine, session_factory, upgrade
 from hub.ingest import BatchResult, Incoming, apply_batch, apply_status, park_refused
-from protocol import Ack, ProtocolError, Rejection, encode, topics
+from hub.syncer import answer
+from protocol import Ack, ProtocolError, Rejection, SyncRequest, decode_message, encode, topics
 from protocol.ids import utc_now
 
 logger = logging.getLogger(__name__)
@@ -45,8 +48,10 @@ class Received:
     mid: int
     qos: int
     message: Incoming
-    is_status: bool
+    kind: str  # "event", "status" or "sync"
     connection: int  # PUBACK only on the connection the message came on
+    response_topic: str | None = None
+    correlation: bytes | None = None
 
 
 class IngestWorker:
@@ -80,6 +85,7 @@ class IngestWorker:
         self._connection += 1
         client.subscribe(topics.shared_events_filter(), qos=1)
         client.subscribe(topics.shared_status_filter(), qos=1)
+        client.subscribe(topics.shared_sync_requests_filter(), qos=1)
         self._connected.set()
         logger.info("ingest worker %s connected", self.name)
 
@@ -96,14 +102,21 @@ class IngestWorker:
             logger.warning("ingest worker %s lost the broker: %s", self.name, reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        is_status = message.topic.endswith("/status")
+        if message.topic.endswith("/status"):
+            kind = "status"
+        elif message.topic.endswith("/sync/request"):
+            kind = "sync"
+        else:
+            kind = "event"
         self._inbox.put(
             Received(
                 message.mid,
                 message.qos,
                 Incoming(message.topic, bytes(message.payload)),
-                is_status,
+                kind,
                 self._connection,
+                getattr(message.properties, "ResponseTopic", None),
+                getattr(message.properties, "CorrelationData", None),
             )
         )
 
@@ -144,6 +157,13 @@ class IngestWorker:
         return batch
 
     def _process(self, batch: list[Received]) -> None:
+        requests = [r for r in batch if r.kind == "sync"]
+        if requests:
+            for request in requests:
+                self._answer_sync(request)
+            batch = [r for r in batch if r.kind != "sync"]
+            if not batch:
+                return
         result = self._commit(batch)
         if result is None and len(batch) > 1:
             # Something in the batch is refused by the database: find it one by one.
@@ -164,8 +184,8 @@ class IngestWorker:
 
     def _commit(self, batch: list[Received]) -> BatchResult | None:
         """Commit a batch; retry while the database is unreachable; None if it refuses it."""
-        events = [r.message for r in batch if not r.is_status]
-        statuses = [r.message for r in batch if r.is_status]
+        events = [r.message for r in batch if r.kind == "event"]
+        statuses = [r.message for r in batch if r.kind == "status"]
         delay, refusals = 0.1, 0
         while not self._stopping.is_set():
             try:
@@ -210,6 +230,36 @@ class IngestWorker:
                 logger.warning("database unavailable while parking: %s", exc)
                 time.sleep(1.0)
         return None
+
+    def _answer_sync(self, received: Received) -> None:
+        """Answer one sync request on the asking kiosk's own response topic only."""
+        try:
+            parts = topics.parse_topic(received.message.topic)
+            request = decode_message(received.message.payload, SyncRequest)
+            expected = topics.sync_response_topic(parts.site, parts.device)
+            if (request.site, request.device) != (parts.site, parts.device):
+                raise ProtocolError("a sync request names another kiosk than its topic")
+            if received.response_topic != expected:
+                raise ProtocolError(f"a sync answer may only go to {expected}")
+        except ProtocolError as error:
+            logger.error("ignored a sync request on %s: %s", received.message.topic, error)
+        else:
+            while not self._stopping.is_set():
+                try:
+                    with self.sessions() as session:
+                        response = answer(session, request)
+                    break
+                except DBAPIError as error:
+                    logger.warning("database unavailable for a sync answer: %s", error)
+                    time.sleep(1.0)
+            else:
+                return
+            properties = Properties(PacketTypes.PUBLISH)
+            if received.correlation is not None:
+                properties.CorrelationData = received.correlation
+            self.client.publish(expected, encode(response), qos=1, properties=properties)
+        if received.qos > 0 and received.connection == self._connection:
+            self.client.ack(received.mid, received.qos)
 
     def _send_acks(self, result: BatchResult) -> None:
         rejected: dict[tuple[str, str], list[Rejection]] = {}

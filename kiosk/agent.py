@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from kiosk import __version__, outbox, store
+from kiosk import __version__, caches, outbox, store
 from kiosk.bus import BusUnavailable, Message, MqttBus
+from kiosk.caretaker import Caretaker, Job
 from kiosk.config import KioskConfig
+from kiosk.vault import TemplateVault
 from protocol import Ack, ProtocolError, Status, decode_message, encode, topics, utc_now
 
 logger = logging.getLogger(__name__)
@@ -98,34 +100,58 @@ class Agent:
         self.bus.subscribe(topics.ack_topic(config.site, config.device), self._on_ack)
         self.bus.on_connected.append(self._on_connected)
         self.bus.on_disconnected.append(self._reset_inflight.set)
+        self.vault = TemplateVault(config.key_path)
+        self.caretaker = Caretaker(config, self.bus, self.vault, on_change=self._refresh_status)
+        self.bus.subscribe(topics.cmd_topic(config.site, config.device), self.caretaker.on_command)
+        # Answers are matched to their request by correlation data (MqttBus.request).
+        self.bus.subscribe(
+            topics.sync_response_topic(config.site, config.device), self._on_stray_answer
+        )
+        self._refresh = threading.Event()
 
     @property
     def _status_topic(self) -> str:
         return topics.status_topic(self.config.site, self.config.device)
 
-    def _status(self, state: str, depth: int | None) -> Status:
-        problem = getattr(self, "problem", None)
+    def _status(self, state: str, depth: int | None, db: Database | None = None) -> Status:
+        if state == "offline":  # the Last Will: fixed before connecting, so nothing that varies
+            return Status(site=self.config.site, device=self.config.device, state="offline")
+        problems = [p[:500] for p in (self.problem, self.caretaker.last_error) if p]
         return Status.model_validate(
             {
                 "site": self.config.site,
                 "device": self.config.device,
                 "state": state,
-                "at": utc_now() if state == "online" else None,
-                "software_version": __version__ if state == "online" else None,
-                "mode": self.config.mode if state == "online" else None,
+                "at": utc_now(),
+                "software_version": __version__,
+                "mode": self.mode(db) if db is not None else self.config.mode,
                 "outbox_depth": depth,
-                "problems": [problem[:500]] if problem and state == "online" else [],
+                "last_sync_at": caches.get_setting(db, "last_sync_at") if db else None,
+                "problems": problems,
             }
         )
+
+    def mode(self, db: Database) -> str:
+        """The mode the hub set last, or the configured one."""
+        return caches.get_setting(db, "mode") or self.config.mode
+
+    def _refresh_status(self) -> None:
+        self._refresh.set()
+        self._wake.set()
+
+    def _on_stray_answer(self, message: Message) -> None:
+        logger.info("ignored a sync answer nobody waits for (late or duplicate)")
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="kiosk-agent", daemon=True)
         self._thread.start()
+        self.caretaker.start()
         self.bus.start()
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        self.caretaker.stop()
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.bus.stop(last_words=(self._status_topic, encode(self._status("offline", None))))
@@ -148,6 +174,7 @@ class Agent:
     def _on_connected(self) -> None:
         self._reset_inflight.set()
         self._wake.set()
+        self.caretaker.request(Job("sync"))  # on start and after every reconnect
 
     # --- the agent's own thread ---------------------------------------------------------------
 
@@ -192,7 +219,8 @@ class Agent:
                 continue
             try:
                 now = time.monotonic()
-                if now >= next_status:
+                if now >= next_status or self._refresh.is_set():
+                    self._refresh.clear()
                     self._publish_status(db)
                     next_status = now + self.status_every
                 overdue = inflight.overdue(now)
@@ -248,5 +276,5 @@ class Agent:
         self.stats.last_ack_at = time.time()
 
     def _publish_status(self, db: Database) -> None:
-        status = self._status("online", outbox.depth(db))
+        status = self._status("online", outbox.depth(db), db)
         self.bus.publish(self._status_topic, encode(status), retain=True)

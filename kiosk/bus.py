@@ -14,6 +14,7 @@ import logging
 import socket
 import ssl
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -40,6 +41,7 @@ class BusUnavailable(RuntimeError):
 class Message:
     topic: str
     payload: bytes
+    correlation: bytes | None = None  # MQTT v5 CorrelationData, for request/response
 
 
 Handler = Callable[[Message], None]
@@ -62,6 +64,8 @@ class MqttBus:
         self._connected = threading.Event()
         self.refused: str | None = None
         self._stopping = False
+        self._waiting: dict[bytes, threading.Event] = {}
+        self._answers: dict[bytes, Message] = {}
         self.on_connected: list[Callable[[], None]] = []
         self.on_disconnected: list[Callable[[], None]] = []
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -124,6 +128,30 @@ class MqttBus:
         mid: int = info.mid
         return mid
 
+    def request(
+        self, topic: str, payload: bytes, *, response_topic: str, timeout: float
+    ) -> Message:
+        """MQTT v5 request/response: publish with ResponseTopic and CorrelationData, wait for
+        the answer carrying the same correlation. ``response_topic`` must be subscribed."""
+        correlation = uuid.uuid4().bytes
+        arrived = threading.Event()
+        self._waiting[correlation] = arrived
+        try:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.ResponseTopic = response_topic
+            properties.CorrelationData = correlation
+            if not self.connected:
+                raise BusUnavailable(f"not connected to the broker at {self._address}")
+            info = self._client.publish(topic, payload, qos=1, properties=properties)
+            if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                raise BusUnavailable(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
+            if not arrived.wait(timeout):
+                raise BusUnavailable(f"no answer on {response_topic} within {timeout:.0f} s")
+            return self._answers.pop(correlation)
+        finally:
+            self._waiting.pop(correlation, None)
+            self._answers.pop(correlation, None)
+
     def subscribe(self, topic_filter: str, handler: Handler) -> None:
         """Subscribe now if connected, and again after every reconnect."""
         self._handlers[topic_filter] = handler
@@ -162,7 +190,12 @@ class MqttBus:
                 _guarded(callback)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        received = Message(message.topic, bytes(message.payload))
+        correlation = getattr(message.properties, "CorrelationData", None)
+        received = Message(message.topic, bytes(message.payload), correlation)
+        if correlation is not None and correlation in self._waiting:
+            self._answers[correlation] = received
+            self._waiting[correlation].set()
+            return
         for topic_filter, handler in self._handlers.items():
             if mqtt.topic_matches_sub(topic_filter, message.topic):
                 _guarded(partial(handler, received))

@@ -38,6 +38,12 @@ class OutboxConfig(Section):
     ] = 15.0
 
 
+class SyncConfig(Section):
+    every: Annotated[float, Field(gt=0, description="seconds between periodic syncs")] = 300.0
+    page_size: Annotated[int, Field(ge=1, le=5000, description="changes per answer")] = 500
+    timeout: Annotated[float, Field(gt=0, description="seconds to wait for each answer")] = 30.0
+
+
 class UiConfig(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
@@ -50,11 +56,21 @@ class KioskConfig(Section):
     mode: KioskMode = "self_service"
     broker: BrokerConfig = BrokerConfig()
     outbox: OutboxConfig = OutboxConfig()
+    sync: SyncConfig = SyncConfig()
     ui: UiConfig = UiConfig()
+    cache_key_file: Path | None = Field(
+        default=None,
+        description="the 256-bit key encrypting cached templates, written at provisioning "
+        "(default: <data_dir>/cache.key, created on first start if missing)",
+    )
 
     @property
     def store_path(self) -> Path:
         return self.data_dir / "kiosk.db"
+
+    @property
+    def key_path(self) -> Path:
+        return self.cache_key_file or self.data_dir / "cache.key"
 
 
 class ConfigError(ValueError):

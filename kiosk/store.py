@@ -13,6 +13,8 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+__all__ = ["Database", "migrations", "open_store", "write"]
+
 migrations = Migrations("kiosk")
 
 
@@ -31,6 +33,39 @@ def m001_outbox(db: Database) -> None:
     db["counters"].create({"name": str, "value": int}, pk="name")  # type: ignore[union-attr]
 
 
+@migrations()
+def m002_caches(db: Database) -> None:
+    """What the kiosk copies from the hub for its wing (delta sync keeps it current)."""
+    db["roster"].create(  # type: ignore[union-attr]
+        {
+            "detainee_id": str,
+            "prison_number": str,
+            "name_latin": str,
+            "name_arabic": str,
+            "preferred_language": str,
+            "literate": int,
+            "photo_thumbnail": bytes,
+        },
+        pk="detainee_id",
+    )
+    db["badges"].create(  # type: ignore[union-attr]
+        {"uid": str, "owner_kind": str, "owner_id": str}, pk="uid"
+    )
+    db["badges"].create_index(["owner_kind", "owner_id"])  # type: ignore[union-attr]
+    db["templates"].create(  # type: ignore[union-attr]
+        {"id": str, "detainee_id": str, "modality": str, "format": str, "sealed": bytes},
+        pk="id",
+    )
+    db["templates"].create_index(["detainee_id"])  # type: ignore[union-attr]
+    db["staff"].create(  # type: ignore[union-attr]
+        {"staff_id": str, "name": str, "role": str, "pin_hash": str}, pk="staff_id"
+    )
+    db["documents"].create(  # type: ignore[union-attr]
+        {"kind": str, "key": str, "data": str}, pk=("kind", "key")
+    )
+    db["settings"].create({"name": str, "value": str}, pk="name")  # type: ignore[union-attr]
+
+
 def open_store(path: Path) -> Database:
     """Open (creating if needed) the kiosk store and bring its schema up to date."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,8 +74,12 @@ def open_store(path: Path) -> Database:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows (a released detainee's templates) are overwritten, not left in free pages.
+    conn.execute("PRAGMA secure_delete=ON")
     db = Database(conn)
-    migrations.apply(db)
+    if migrations.pending(db):
+        with write(db):  # IMMEDIATE: two threads opening the store at once take turns
+            migrations.apply(db)
     return db
 
 

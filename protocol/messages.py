@@ -58,7 +58,7 @@ class SyncRequest(WireModel):
     v: Version = 1
     site: Identifier
     device: Identifier
-    cursor: str | None = None
+    cursor: Annotated[str, Field(max_length=200)] | None = None
     limit: int = Field(default=500, ge=1, le=5000)
 
 
@@ -73,10 +73,19 @@ class SyncResponse(WireModel):
     v: Version = 1
     site: Identifier
     device: Identifier
-    cursor: str | None = Field(description="the cursor the request carried")
-    next_cursor: str | None
+    cursor: Annotated[str, Field(max_length=200)] | None = Field(
+        description="the cursor the request carried"
+    )
+    next_cursor: Annotated[str, Field(max_length=200)] | None
     more: bool = Field(description="true when the kiosk should ask again at once")
+    reset: bool = Field(
+        default=False,
+        description="first page of a full copy: drop every cached record before applying",
+    )
     changes: list[Change] = Field(default_factory=list)
+    error: Annotated[str, Field(max_length=500)] | None = Field(
+        default=None, description="why the hub could not answer, in plain words"
+    )
 
 
 class Command(WireModel):

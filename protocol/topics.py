@@ -78,6 +78,11 @@ def sync_requests_filter(site: str = "+") -> str:
     return f"{PREFIX}/{site}/kiosk/+/sync/request"
 
 
+def shared_sync_requests_filter(group: str = INGEST_GROUP, site: str = "+") -> str:
+    """Sync requests spread over the ingest workers, which answer them."""
+    return f"$share/{group}/{sync_requests_filter(site)}"
+
+
 def device_acl_patterns() -> list[tuple[Literal["read", "write"], str]]:
     """What a kiosk may do, as Mosquitto ``pattern`` lines (%u = certificate CN = device)."""
     base = f"{PREFIX}/+/kiosk/%u"

@@ -141,9 +141,7 @@ def test_encoding_is_canonical() -> None:
             "field 'at': must carry a timezone (RFC 3339, e.g. 2026-11-29T05:02:50.123Z)",
         ),
         (
-            payload(
-                body={"mode": "self_service", "rule": "r", "checks": [], "outcome": "matched"}
-            ),
+            payload(body={"mode": "self_service", "rule": "r", "checks": [], "outcome": "matched"}),
             "field 'body.checks': List should have at least 1 item after validation, not 0",
         ),
         (payload(extra=1), "unknown field 'extra'"),

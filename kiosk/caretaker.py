@@ -1,0 +1,144 @@
+"""Keeps the caches current, one job at a time: syncs (on start, on the hub's command,
+periodically) and the hub's other commands (wipe caches, change mode, rotate the key).
+
+One thread owns every cache write, so a wipe never interleaves with a sync.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kiosk import caches, store
+from kiosk.bus import BusUnavailable, Message, MqttBus
+from kiosk.config import KioskConfig
+from kiosk.sync import SyncError, SyncReport, sync
+from kiosk.vault import TemplateVault
+from protocol import Command, ProtocolError, decode_message
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    kind: str  # "sync", "wipe_caches", "set_mode", "rotate_cache_key"
+    mode: str | None = None
+
+
+class Caretaker:
+    def __init__(
+        self,
+        config: KioskConfig,
+        bus: MqttBus,
+        vault: TemplateVault,
+        *,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.config = config
+        self.bus = bus
+        self.vault = vault
+        self.on_change = on_change  # e.g. publish a fresh status
+        self.last_report: SyncReport | None = None
+        self.last_error: str | None = None
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Event()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kiosk-caretaker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def request(self, job: Job) -> None:
+        self._idle.clear()
+        self._jobs.put(job)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """True once every requested job has run (for tests and the CLI)."""
+        return self._idle.wait(timeout)
+
+    def on_command(self, message: Message) -> None:
+        """The hub's command on our cmd topic; one addressed to another kiosk is ignored."""
+        try:
+            command = decode_message(message.payload, Command)
+        except ProtocolError as exc:
+            logger.error("ignored a malformed command: %s", exc)
+            return
+        if (command.site, command.device) != (self.config.site, self.config.device):
+            logger.warning("ignored a command for %s/%s", command.site, command.device)
+            return
+        if command.kind == "set_mode" and command.mode is None:
+            logger.error("ignored a set_mode command without a mode")
+            return
+        self.request(Job(command.kind, command.mode))
+
+    def _run(self) -> None:
+        while True:
+            try:
+                db = store.open_store(self.config.store_path)
+                break
+            except Exception as exc:
+                self.last_error = f"the kiosk cannot open its local store ({exc}); retrying"
+                logger.exception("cannot open the store")
+                time.sleep(5)
+        try:
+            while True:
+                try:
+                    job = self._jobs.get(timeout=self.config.sync.every)
+                except queue.Empty:
+                    job = Job("sync")  # periodic
+                if job is None:
+                    return
+                try:
+                    self._do(db, job)
+                    self.last_error = None
+                except (SyncError, BusUnavailable, caches.CacheError, ProtocolError) as exc:
+                    self.last_error = str(exc)
+                    logger.error("%s failed: %s", job.kind, exc)
+                except Exception as exc:
+                    self.last_error = f"{job.kind} failed: {exc}"
+                    logger.exception("%s failed", job.kind)
+                if self._jobs.empty():
+                    self._idle.set()
+        finally:
+            db.close()
+
+    def _do(self, db: store.Database, job: Job) -> None:
+        if job.kind == "sync":
+            if not self.bus.connected:
+                raise BusUnavailable("no connection to the hub; the kiosk works from its cache")
+            self.last_report = sync(
+                db,
+                self.bus,
+                self.vault,
+                site=self.config.site,
+                device=self.config.device,
+                limit=self.config.sync.page_size,
+                timeout=self.config.sync.timeout,
+            )
+            logger.info("synced: %s", self.last_report)
+        elif job.kind == "wipe_caches":
+            with store.write(db):
+                caches.wipe(db)
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            logger.warning("caches wiped on the hub's command; unsent events are kept")
+        elif job.kind == "set_mode":
+            with store.write(db):
+                caches.set_setting(db, "mode", job.mode)
+            logger.info("mode changed to %s on the hub's command", job.mode)
+        elif job.kind == "rotate_cache_key":
+            new_key = self.vault.begin_rotation()
+            with store.write(db):
+                count = caches.reencrypt_templates(db, self.vault, new_key)
+            self.vault.finish_rotation()
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            logger.info("cache key rotated; %d templates re-encrypted", count)
+        self.on_change()

@@ -1,0 +1,291 @@
+"""Identification policy: what must match, per kiosk mode, before someone counts as identified.
+
+Pure rules, no I/O and no clock, so the kiosk flow, the hub and the tests all reason the same
+way. ``plan_for`` says which factors to collect and in what order; ``decide`` judges the
+``ModalityCheck`` results collected so far against that plan; ``Decision.identification``
+builds the body of the ``identification`` event, which records every check with its score
+and the threshold in force.
+
+A scored check must agree with its own threshold: ``matched`` is true exactly when
+``score >= threshold``, and the threshold must be the policy's. ``decide`` refuses anything
+else with a ValueError rather than guessing which of the two fields lies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from protocol.events import Identification, KioskMode, Modality, ModalityCheck
+
+Comparison = Literal["1:1", "1:N", "exact"]
+Person = Literal["staff", "detainee"]
+Outcome = Literal["matched", "not_matched", "incomplete"]
+
+Rate = Annotated[float, Field(gt=0, lt=1)]
+CosineThreshold = Annotated[float, Field(ge=-1, le=1)]
+
+
+class PolicyConfig(BaseModel):
+    """The policy a kiosk applies; synced from the hub as JSON and kept in the kiosk's cache."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    face_1to1_threshold: CosineThreshold = Field(
+        default=0.42,
+        description="face 1:1 (against the badge's owner): lowest cosine score that matches; "
+        "set from measured score distributions",
+    )
+    face_1n_threshold: CosineThreshold = Field(
+        default=0.5,
+        description="face 1:N (against the whole wing): lowest cosine score that matches; "
+        "set from measured score distributions",
+    )
+    fingerprint_1to1_threshold: float = Field(
+        default=40.0,
+        ge=0,
+        description="fingerprint 1:1 (against the badge's owner): lowest matcher score that "
+        "matches, in the matcher's own units",
+    )
+    face_1n_false_match_rate: Rate = Field(
+        default=1e-5,
+        description="measured chance that one comparison with someone else's face scores at or "
+        "above face_1n_threshold",
+    )
+    max_false_identification_rate: Rate = Field(
+        default=1e-3,
+        description="highest accepted chance that face alone matches the wrong person in one "
+        "attempt; above it the kiosk asks for a badge too",
+    )
+    self_service_rule: Literal["face_1n_if_safe", "badge_face"] = Field(
+        default="face_1n_if_safe",
+        description="face_1n_if_safe: face alone when the wing is small enough, else badge + "
+        "face 1:1; badge_face: always badge + face 1:1",
+    )
+    movement_check_rule: Literal["badge_face_or_finger", "badge_face", "badge_finger"] = Field(
+        default="badge_face_or_finger",
+        description="after staff badge + PIN, the detainee's badge then face 1:1 and/or "
+        "fingerprint 1:1, as the kiosk's sensors allow",
+    )
+    enrolment_rule: Literal["badge"] = Field(
+        default="badge",
+        description="staff badge + PIN to open the station, then the detainee's badge",
+    )
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One thing to compare: a modality, how it is compared, and the threshold if scored."""
+
+    modality: Modality
+    comparison: Comparison
+    threshold: float | None = None
+
+    def check_with_score(self, score: float) -> ModalityCheck:
+        """The check for a matcher score, so ``matched`` and the threshold cannot disagree."""
+        if self.threshold is None:
+            raise ValueError(f"a {self.modality} check is exact and has no score")
+        return ModalityCheck(
+            modality=self.modality,
+            comparison=self.comparison,
+            matched=score >= self.threshold,
+            score=score,
+            threshold=self.threshold,
+        )
+
+    def describe(self) -> str:
+        return f"{self.modality} {self.comparison}"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing to collect from one person; any one of ``options`` will do."""
+
+    about: Person
+    options: tuple[Factor, ...]
+
+    def option_for(self, modality: Modality) -> Factor | None:
+        return next((f for f in self.options if f.modality == modality), None)
+
+    def describe(self) -> str:
+        return f"{self.about} " + " or ".join(f.describe() for f in self.options)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The named rule for a mode and the steps to collect, in order.
+
+    ``explanation`` says, for staff, why face alone was not enough when the wing size forced
+    the kiosk to ask for a badge; it is None otherwise.
+    """
+
+    mode: KioskMode
+    rule: str
+    steps: tuple[Step, ...]
+    explanation: str | None = None
+
+
+def expected_false_identification_rate(false_match_rate: float, wing_size: int) -> float:
+    """Chance that at least one of ``wing_size`` other people's faces matches in one attempt:
+    1 − (1 − FMR)^N, about N·FMR while that is small. Computed with log1p/expm1 so tiny
+    rates are not lost to rounding."""
+    if wing_size < 0:
+        raise ValueError(f"the wing size must be 0 or more, not {wing_size}")
+    return -math.expm1(wing_size * math.log1p(-false_match_rate))
+
+
+def face_1n_allowed(config: PolicyConfig, wing_size: int) -> bool:
+    """Face alone is allowed when its expected false-identification rate is within the bound."""
+    rate = expected_false_identification_rate(config.face_1n_false_match_rate, wing_size)
+    return rate <= config.max_false_identification_rate
+
+
+def face_only_refusal(config: PolicyConfig, wing_size: int) -> str | None:
+    """Why face alone is not allowed for this wing, in plain words for staff; None if it is."""
+    if face_1n_allowed(config, wing_size):
+        return None
+    rate = expected_false_identification_rate(config.face_1n_false_match_rate, wing_size)
+    people = "1 person" if wing_size == 1 else f"{wing_size:,} people"
+    return (
+        f"The wing has {people}: face alone could match the wrong person about "
+        f"{_as_frequency(rate)} attempts, and the limit is "
+        f"{_as_frequency(config.max_false_identification_rate)}. A badge is needed too."
+    )
+
+
+def _as_frequency(rate: float) -> str:
+    """0.0198 → "1 time in 50": two significant figures, as the measured rate does not
+    support more."""
+    if rate > 0.5:
+        return f"{round(rate * 100)} times in 100"
+    one_in = 1 / rate
+    one_in = round(one_in, 1 - math.floor(math.log10(one_in)))
+    return f"1 time in {int(one_in):,}"
+
+
+def _exact(modality: Modality) -> Factor:
+    return Factor(modality, "exact")
+
+
+def plan_for(mode: KioskMode, config: PolicyConfig, wing_size: int) -> Plan:
+    """The rule that applies to ``mode`` on a kiosk whose wing holds ``wing_size`` detainees."""
+    face_1to1 = Factor("face", "1:1", config.face_1to1_threshold)
+    finger_1to1 = Factor("fingerprint", "1:1", config.fingerprint_1to1_threshold)
+    staff_badge_pin = (Step("staff", (_exact("badge"),)), Step("staff", (_exact("pin"),)))
+    detainee_badge = Step("detainee", (_exact("badge"),))
+
+    if mode == "self_service":
+        refusal = face_only_refusal(config, wing_size)
+        if config.self_service_rule == "face_1n_if_safe" and refusal is None:
+            face_1n = Factor("face", "1:N", config.face_1n_threshold)
+            return Plan(mode, "self_service.face_1n", (Step("detainee", (face_1n,)),))
+        return Plan(
+            mode,
+            "self_service.badge_face",
+            (detainee_badge, Step("detainee", (face_1to1,))),
+            explanation=refusal if config.self_service_rule == "face_1n_if_safe" else None,
+        )
+
+    if mode == "movement_check":
+        rule = config.movement_check_rule
+        biometrics = {
+            "badge_face_or_finger": (face_1to1, finger_1to1),
+            "badge_face": (face_1to1,),
+            "badge_finger": (finger_1to1,),
+        }[rule]
+        return Plan(
+            mode,
+            f"movement_check.{rule}",
+            (*staff_badge_pin, detainee_badge, Step("detainee", biometrics)),
+        )
+
+    return Plan(mode, f"enrolment.{config.enrolment_rule}", (*staff_badge_pin, detainee_badge))
+
+
+_REFUSALS: dict[tuple[Person, Modality, Comparison], str] = {
+    ("staff", "badge", "exact"): "the staff badge is not known on this kiosk",
+    ("staff", "pin", "exact"): "the PIN does not match the staff badge",
+    ("detainee", "badge", "exact"): "the badge is not known on this kiosk",
+    ("detainee", "face", "1:1"): "the face did not match the badge's owner",
+    ("detainee", "fingerprint", "1:1"): "the fingerprint did not match the badge's owner",
+    ("detainee", "face", "1:N"): "the face did not match anyone in this wing",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where an identification stands: finished (matched or not) or waiting for ``next_step``."""
+
+    plan: Plan
+    outcome: Outcome
+    checks: tuple[ModalityCheck, ...]
+    next_step: Step | None = None
+    reasons: tuple[str, ...] = ()
+
+    def identification(self) -> Identification:
+        """The ``identification`` event body; only a finished decision has one."""
+        if self.outcome == "incomplete":
+            raise ValueError(
+                f"the identification is not finished: {self.plan.rule} still needs "
+                f"{self.next_step.describe() if self.next_step else 'more checks'}"
+            )
+        return Identification(
+            mode=self.plan.mode,
+            rule=self.plan.rule,
+            checks=list(self.checks),
+            outcome=self.outcome,
+        )
+
+
+def decide(plan: Plan, checks: Sequence[ModalityCheck]) -> Decision:
+    """Judge the checks collected so far, one per step in order. The first check that did not
+    match ends the identification; inconsistent or out-of-plan checks raise ValueError."""
+    if len(checks) > len(plan.steps):
+        raise ValueError(
+            f"{plan.rule} has {len(plan.steps)} steps but {len(checks)} checks were given"
+        )
+    for number, (step, check) in enumerate(zip(plan.steps, checks, strict=False), start=1):
+        factor = _factor_checked(plan, number, step, check)
+        if not check.matched:
+            if number < len(checks):
+                raise ValueError(
+                    f"step {number} of {plan.rule} did not match, so no check may follow it"
+                )
+            reason = _REFUSALS[(step.about, factor.modality, factor.comparison)]
+            return Decision(plan, "not_matched", tuple(checks), reasons=(reason,))
+    if len(checks) < len(plan.steps):
+        return Decision(plan, "incomplete", tuple(checks), next_step=plan.steps[len(checks)])
+    return Decision(plan, "matched", tuple(checks))
+
+
+def _factor_checked(plan: Plan, number: int, step: Step, check: ModalityCheck) -> Factor:
+    """The factor of ``step`` that ``check`` answers, once the check is shown to be honest."""
+    where = f"step {number} of {plan.rule}"
+    factor = step.option_for(check.modality)
+    if factor is None or factor.comparison != check.comparison:
+        raise ValueError(
+            f"{where} asks for {step.describe()}, not {check.modality} {check.comparison}"
+        )
+    if factor.threshold is None:
+        if check.score is not None or check.threshold is not None:
+            raise ValueError(f"{where}: a {check.modality} check is exact and carries no score")
+        return factor
+    if check.score is None or check.threshold is None:
+        raise ValueError(f"{where}: a {factor.describe()} check needs its score and threshold")
+    if not math.isfinite(check.score):
+        raise ValueError(f"{where}: the score {check.score} is not a number")
+    if check.threshold != factor.threshold:
+        raise ValueError(
+            f"{where}: the check used threshold {check.threshold}, "
+            f"the policy's is {factor.threshold}"
+        )
+    if check.matched != (check.score >= check.threshold):
+        raise ValueError(
+            f"{where}: matched={check.matched} contradicts score {check.score} "
+            f"against threshold {check.threshold}"
+        )
+    return factor
