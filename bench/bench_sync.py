@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_ingest import database, machine
 from sqlalchemy.orm import Session
 
-from bench_ingest import database, machine
 from hub import roster
 from hub.db import open_engine, upgrade
 from kiosk import caches, outbox, store

@@ -17,9 +17,10 @@ from protocol.ids import format_timestamp
 def create_app(config: HubConfig | None = None) -> Flask:
     """Build the app; with no config, read $MASAR_HUB_CONFIG and MASAR_HUB_* variables."""
     config = config or load_config()
-    engine = open_engine(config.database_url)
-    upgrade(engine)
-    sessions = session_factory(engine)
+    upgrade_engine = open_engine(config.database_url)
+    upgrade(upgrade_engine)
+    upgrade_engine.dispose()
+    sessions = session_factory(open_engine(config.database_url, writer=False))
     app = Flask(__name__)
     app.config["HUB"] = config
 

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def open_engine(url: str) -> Engine:
+def open_engine(url: str, *, writer: bool = True) -> Engine:
+    """``writer=False`` (the web pages' reads): SQLite transactions start deferred, so
+    reading never queues behind, or holds up, the ingest workers' write lock."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -39,7 +41,7 @@ def open_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
     if parsed.get_backend_name() == "postgresql":

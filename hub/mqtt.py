@@ -22,7 +22,7 @@ def make_client(client_id: str, broker: BrokerConfig, *, manual_ack: bool = Fals
         protocol=mqtt.MQTTv5,
         manual_ack=manual_ack,
     )
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    client.reconnect_delay_set(min_delay=1, max_delay=10)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     if broker.tls is not None:

@@ -69,7 +69,7 @@ class MqttBus:
         self.on_connected: list[Callable[[], None]] = []
         self.on_disconnected: list[Callable[[], None]] = []
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
         if broker.tls is not None:

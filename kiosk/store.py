@@ -93,7 +93,9 @@ def write(db: Database) -> Iterator[Database]:
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.execute("COMMIT")
     except BaseException:
-        db.execute("ROLLBACK")
+        # Also when COMMIT itself fails (disk full, I/O error): leave no transaction open.
+        if db.conn.in_transaction:
+            db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
