@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, render_template
 
-from kiosk import __version__, outbox, store
+from kiosk import __version__, health, outbox, store
 from kiosk.config import KioskConfig, load_config
 
 
@@ -21,6 +21,7 @@ def create_app(config: KioskConfig | None = None, agent: Any = None) -> Flask:
         db = store.open_store(config.store_path)
         try:
             depth, rejected = outbox.depth(db), outbox.rejected_count(db)
+            fitness = health.check(db, config.data_dir)
         finally:
             db.close()
         return {
@@ -32,6 +33,8 @@ def create_app(config: KioskConfig | None = None, agent: Any = None) -> Flask:
             "outbox_depth": depth,
             "rejected": rejected,
             "problem": agent.problem if agent else None,
+            "in_service": fitness.in_service,
+            "out_of_service": fitness.reason,
         }
 
     @app.get("/")
