@@ -18,6 +18,20 @@ from hub.models import Badge, Detainee, Device, Staff, SyncChange, SyncDocument,
 from protocol.ids import utc_now
 
 DOCUMENT_KINDS = ("policy", "questionnaire", "programme")
+# A detainee's record must fit in one sync message (256 KiB) with room to spare.
+MAX_PHOTO_BYTES = 64 * 1024
+MAX_TEMPLATES = 10
+MAX_TEMPLATE_BYTES = 8 * 1024
+
+
+def _check_sizes(photo: bytes | None, templates: Sequence[TemplateRecord]) -> None:
+    if photo is not None and len(photo) > MAX_PHOTO_BYTES:
+        raise ValueError(f"the photo thumbnail is {len(photo)} bytes; at most {MAX_PHOTO_BYTES}")
+    if len(templates) > MAX_TEMPLATES:
+        raise ValueError(f"{len(templates)} templates for one person; at most {MAX_TEMPLATES}")
+    for template in templates:
+        if len(template.data) > MAX_TEMPLATE_BYTES:
+            raise ValueError(f"template {template.id} is over {MAX_TEMPLATE_BYTES} bytes")
 
 
 def note_change(session: Session, site: str, wing: str | None, kind: str, key: str) -> None:
@@ -63,6 +77,7 @@ def admit(
     now: datetime | None = None,
 ) -> None:
     """A detainee arrives: identity, wing, badges and templates."""
+    _check_sizes(photo_thumbnail, templates)
     session.add(
         Detainee(
             id=detainee_id,
@@ -101,6 +116,13 @@ def _detainee(session: Session, detainee_id: str) -> Detainee:
 
 
 def update_detainee(session: Session, detainee_id: str, **fields: Any) -> None:
+    """Change identity fields. Where a person is held changes only by transfer or release,
+    so that the wing they leave hears of it too."""
+    moves = {"site", "wing", "state"} & set(fields)
+    if moves:
+        raise ValueError(f"use transfer() or release() to change {', '.join(sorted(moves))}")
+    if "photo_thumbnail" in fields:
+        _check_sizes(fields["photo_thumbnail"], [])
     detainee = _detainee(session, detainee_id)
     for name, value in fields.items():
         setattr(detainee, name, value)
@@ -128,6 +150,7 @@ def release(session: Session, detainee_id: str) -> None:
 def replace_templates(
     session: Session, detainee_id: str, templates: Sequence[TemplateRecord]
 ) -> None:
+    _check_sizes(None, templates)
     detainee = _detainee(session, detainee_id)
     session.execute(delete(Template).where(Template.detainee_id == detainee_id))
     for template in templates:
@@ -187,10 +210,10 @@ def put_document(
             SyncDocument(kind=kind, key=key, site=site, wing=wing, data=data, active=active)
         )
     else:
-        old_wing = document.wing
+        old_site, old_wing = document.site, document.wing
         document.site, document.wing, document.data, document.active = site, wing, data, active
-        if old_wing != wing:
-            note_change(session, site, old_wing, kind, key)
+        if (old_site, old_wing) != (site, wing):
+            note_change(session, old_site, old_wing, kind, key)
     note_change(session, site, wing, kind, key)
 
 

@@ -13,6 +13,7 @@ as it is now, so a detainee who left the wing (transfer, release) becomes a dele
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,18 +29,18 @@ SNAPSHOT_KINDS = ("policy", "questionnaire", "programme", "staff", "detainee")
 MAX_BYTES = 200_000  # stays under the 256 KiB message limit with the envelope around it
 
 
-class CursorError(ValueError):
-    """A cursor this hub did not issue."""
-
-
 @dataclass
 class _Page:
     limit: int
     changes: list[Change] = field(default_factory=list)
     size: int = 0
 
-    def full(self) -> bool:
-        return len(self.changes) >= self.limit or self.size >= MAX_BYTES
+    def fits(self, change: Change) -> bool:
+        """Room for one more? A first record always fits (roster.py bounds a record's size)."""
+        if not self.changes:
+            return True
+        size = len(dumps(change.model_dump(mode="json")))
+        return len(self.changes) < self.limit and self.size + size <= MAX_BYTES
 
     def add(self, change: Change) -> None:
         self.changes.append(change)
@@ -57,35 +58,63 @@ def answer(session: Session, request: SyncRequest) -> SyncResponse:
             more=False,
             error="this kiosk is not registered on the hub; ask a hub administrator",
         )
-    try:
-        if request.cursor is None or request.cursor.startswith("s:"):
-            return _snapshot(session, device, request, base)
-        if request.cursor.startswith("c:"):
-            return _delta(session, device, request, base)
-        raise CursorError(request.cursor)
-    except (CursorError, ValueError):
-        return SyncResponse(
-            **base,
-            next_cursor=None,
-            more=False,
-            error="the kiosk's sync position is unknown to the hub; wipe and sync again",
-        )
+    head = _head(session, device.site)
+    cursor = parse_cursor(request.cursor, device, head)
+    if cursor is None:  # first sync, a new wing, or a position this hub never gave
+        return _snapshot(session, device, request, base, head, SNAPSHOT_KINDS[0], "", reset=True)
+    if cursor.phase == "s":
+        return _snapshot(session, device, request, base, cursor.head, cursor.kind, cursor.after)
+    return _delta(session, device, request, base, cursor.head)
 
 
 def _head(session: Session, site: str) -> int:
     return int(session.scalar(select(func.max(SyncChange.id)).where(SyncChange.site == site)) or 0)
 
 
+def _wing_tag(device: Device) -> str:
+    """Cursors name the wing they were made for: a kiosk moved to another wing starts over."""
+    return hashlib.sha256(device.wing.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Cursor:
+    phase: str  # "s": full copy in progress, "c": deltas
+    head: int  # the change id the copy started at, or the last change id sent
+    kind: str = ""
+    after: str = ""
+
+
+def parse_cursor(text: str | None, device: Device, head: int) -> Cursor | None:
+    """The cursor, or None when the kiosk must start a full copy (never an exception)."""
+    if text is None:
+        return None
+    parts = text.split(":", 4)
+    try:
+        if parts[0] == "c" and len(parts) == 3:
+            cursor = Cursor("c", int(parts[2]))
+        elif parts[0] == "s" and len(parts) == 5 and parts[3] in SNAPSHOT_KINDS:
+            cursor = Cursor("s", int(parts[2]), parts[3], parts[4])
+        else:
+            return None
+    except ValueError:
+        return None
+    if parts[1] != _wing_tag(device) or not 0 <= cursor.head <= head:
+        return None  # another wing's, or beyond this database's feed (a restored backup)
+    return cursor
+
+
 def _snapshot(
-    session: Session, device: Device, request: SyncRequest, base: dict[str, Any]
+    session: Session,
+    device: Device,
+    request: SyncRequest,
+    base: dict[str, Any],
+    head: int,
+    kind: str,
+    after: str,
+    *,
+    reset: bool = False,
 ) -> SyncResponse:
-    if request.cursor is None:
-        head, kind, after = _head(session, device.site), SNAPSHOT_KINDS[0], ""
-    else:
-        _, head_text, kind, after = request.cursor.split(":", 3)
-        head = int(head_text)
-        if kind not in SNAPSHOT_KINDS:
-            raise CursorError(request.cursor)
+    tag = _wing_tag(device)
     page = _Page(request.limit)
     for current in SNAPSHOT_KINDS[SNAPSHOT_KINDS.index(kind) :]:
         start = after if current == kind else ""
@@ -93,22 +122,18 @@ def _snapshot(
             for key in keys:
                 change = _current(session, device, current, key)
                 if change.op == "upsert":  # it may have left the wing since it was listed
+                    if not page.fits(change):
+                        return SyncResponse(
+                            **base,
+                            next_cursor=f"s:{tag}:{head}:{current}:{start}",
+                            more=True,
+                            reset=reset,
+                            changes=page.changes,
+                        )
                     page.add(change)
-                if page.full():
-                    return SyncResponse(
-                        **base,
-                        next_cursor=f"s:{head}:{current}:{key}",
-                        more=True,
-                        reset=request.cursor is None,
-                        changes=page.changes,
-                    )
                 start = key
     return SyncResponse(
-        **base,
-        next_cursor=f"c:{head}",
-        more=True,
-        reset=request.cursor is None,
-        changes=page.changes,
+        **base, next_cursor=f"c:{tag}:{head}", more=True, reset=reset, changes=page.changes
     )
 
 
@@ -148,9 +173,8 @@ def _keys(session: Session, device: Device, kind: str, after: str, limit: int) -
 
 
 def _delta(
-    session: Session, device: Device, request: SyncRequest, base: dict[str, Any]
+    session: Session, device: Device, request: SyncRequest, base: dict[str, Any], after: int
 ) -> SyncResponse:
-    after = int(str(request.cursor)[2:])
     rows = session.execute(
         select(SyncChange.id, SyncChange.kind, SyncChange.key)
         .where(
@@ -166,13 +190,16 @@ def _delta(
     seen: set[tuple[str, str]] = set()
     for change_id, kind, key in rows:
         if (kind, key) not in seen:  # several notes of one record: it is read once, as it is now
+            change = _current(session, device, kind, key)
+            if not page.fits(change):
+                break
             seen.add((kind, key))
-            page.add(_current(session, device, kind, key))
+            page.add(change)
         last = change_id
-        if page.size >= MAX_BYTES:
-            break
-    more = len(rows) == request.limit or last != (rows[-1][0] if rows else after)
-    return SyncResponse(**base, next_cursor=f"c:{last}", more=more, changes=page.changes)
+    more = bool(rows) and (len(rows) == request.limit or last != rows[-1][0])
+    return SyncResponse(
+        **base, next_cursor=f"c:{_wing_tag(device)}:{last}", more=more, changes=page.changes
+    )
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import mqtt as hub_mqtt
@@ -244,20 +244,24 @@ class IngestWorker:
         except ProtocolError as error:
             logger.error("ignored a sync request on %s: %s", received.message.topic, error)
         else:
-            while not self._stopping.is_set():
+            response = None
+            while response is None and not self._stopping.is_set():
                 try:
                     with self.sessions() as session:
                         response = answer(session, request)
-                    break
-                except DBAPIError as error:
+                except OperationalError as error:
                     logger.warning("database unavailable for a sync answer: %s", error)
                     time.sleep(1.0)
-            else:
-                return
-            properties = Properties(PacketTypes.PUBLISH)
-            if received.correlation is not None:
-                properties.CorrelationData = received.correlation
-            self.client.publish(expected, encode(response), qos=1, properties=properties)
+                except Exception:
+                    # Not the kiosk's fault nor an outage: drop this request (the kiosk asks
+                    # again later) rather than stop ingesting events.
+                    logger.exception("could not answer a sync request from %s", parts.device)
+                    break
+            if response is not None:
+                properties = Properties(PacketTypes.PUBLISH)
+                if received.correlation is not None:
+                    properties.CorrelationData = received.correlation
+                self.client.publish(expected, encode(response), qos=1, properties=properties)
         if received.qos > 0 and received.connection == self._connection:
             self.client.ack(received.mid, received.qos)
 

@@ -100,7 +100,7 @@ class Agent:
         self.bus.subscribe(topics.ack_topic(config.site, config.device), self._on_ack)
         self.bus.on_connected.append(self._on_connected)
         self.bus.on_disconnected.append(self._reset_inflight.set)
-        self.vault = TemplateVault(config.key_path)
+        self.vault = TemplateVault(config.key_path, create=config.cache_key_file is None)
         self.caretaker = Caretaker(config, self.bus, self.vault, on_change=self._refresh_status)
         self.bus.subscribe(topics.cmd_topic(config.site, config.device), self.caretaker.on_command)
         # Answers are matched to their request by correlation data (MqttBus.request).

@@ -66,6 +66,7 @@ class MqttBus:
         self._stopping = False
         self._waiting: dict[bytes, threading.Event] = {}
         self._answers: dict[bytes, Message] = {}
+        self._waiting_topics: dict[bytes, str] = {}
         self.on_connected: list[Callable[[], None]] = []
         self.on_disconnected: list[Callable[[], None]] = []
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -136,6 +137,7 @@ class MqttBus:
         correlation = uuid.uuid4().bytes
         arrived = threading.Event()
         self._waiting[correlation] = arrived
+        self._waiting_topics[correlation] = response_topic
         try:
             properties = Properties(PacketTypes.PUBLISH)
             properties.ResponseTopic = response_topic
@@ -150,6 +152,7 @@ class MqttBus:
             return self._answers.pop(correlation)
         finally:
             self._waiting.pop(correlation, None)
+            self._waiting_topics.pop(correlation, None)
             self._answers.pop(correlation, None)
 
     def subscribe(self, topic_filter: str, handler: Handler) -> None:
@@ -192,7 +195,11 @@ class MqttBus:
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         correlation = getattr(message.properties, "CorrelationData", None)
         received = Message(message.topic, bytes(message.payload), correlation)
-        if correlation is not None and correlation in self._waiting:
+        if (
+            correlation is not None
+            and correlation in self._waiting
+            and (self._waiting_topics.get(correlation) == message.topic)
+        ):
             self._answers[correlation] = received
             self._waiting[correlation].set()
             return

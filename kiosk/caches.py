@@ -74,7 +74,9 @@ def _put_detainee(db: Database, vault: TemplateVault, key: str, data: dict[str, 
     for template in data.get("templates", []):
         clear = base64.b64decode(template["data"])
         db.execute(
-            "INSERT INTO templates(id, detainee_id, modality, format, sealed) "
+            # OR REPLACE: a template the hub moved to this person may still sit under another
+            # one in this copy until a later page reaches them.
+            "INSERT OR REPLACE INTO templates(id, detainee_id, modality, format, sealed) "
             "VALUES (?, ?, ?, ?, ?)",
             [
                 template["id"],
@@ -147,6 +149,21 @@ def reencrypt_templates(db: Database, vault: TemplateVault, new_key: str) -> int
             [vault.encrypt(clear, context, with_key=new_key), template_id],
         )
     return len(rows)
+
+
+def settle_rotation(db: Database, vault: TemplateVault) -> None:
+    """After a crash mid-rotation: finish it if the re-encryption committed, else drop the
+    unused key. Must run before another rotation may overwrite the next key."""
+    next_id = vault.next_id
+    if next_id is None:
+        return
+    row = db.execute(
+        "SELECT count(*) FROM templates WHERE substr(sealed, 1, 16) = ?", [next_id.encode()]
+    ).fetchone()
+    if row[0] > 0:
+        vault.finish_rotation()
+    else:
+        vault.abandon_rotation()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from kiosk import caches, store
 from kiosk.bus import BusUnavailable, Message, MqttBus
 from kiosk.config import KioskConfig
-from kiosk.sync import SyncError, SyncReport, sync
+from kiosk.sync import SyncError, SyncReport, purge_old_copies, sync
 from kiosk.vault import TemplateVault
 from protocol import Command, ProtocolError, decode_message
 
@@ -47,6 +47,8 @@ class Caretaker:
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
+        self._count_lock = threading.Lock()
+        self._pending = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="kiosk-caretaker", daemon=True)
@@ -58,7 +60,9 @@ class Caretaker:
             self._thread.join(timeout=30)
 
     def request(self, job: Job) -> None:
-        self._idle.clear()
+        with self._count_lock:
+            self._pending += 1
+            self._idle.clear()
         self._jobs.put(job)
 
     def wait_idle(self, timeout: float) -> bool:
@@ -84,6 +88,8 @@ class Caretaker:
         while True:
             try:
                 db = store.open_store(self.config.store_path)
+                caches.settle_rotation(db, self.vault)
+                purge_old_copies(db)
                 break
             except Exception as exc:
                 self.last_error = f"the kiosk cannot open its local store ({exc}); retrying"
@@ -95,6 +101,8 @@ class Caretaker:
                     job = self._jobs.get(timeout=self.config.sync.every)
                 except queue.Empty:
                     job = Job("sync")  # periodic
+                    with self._count_lock:
+                        self._pending += 1
                 if job is None:
                     return
                 try:
@@ -106,8 +114,15 @@ class Caretaker:
                 except Exception as exc:
                     self.last_error = f"{job.kind} failed: {exc}"
                     logger.exception("%s failed", job.kind)
-                if self._jobs.empty():
-                    self._idle.set()
+                finally:
+                    try:
+                        purge_old_copies(db)  # also after a failed sync's committed pages
+                    except Exception:
+                        logger.exception("could not purge the WAL")
+                    with self._count_lock:
+                        self._pending -= 1
+                        if self._pending == 0:
+                            self._idle.set()
         finally:
             db.close()
 
@@ -128,7 +143,7 @@ class Caretaker:
         elif job.kind == "wipe_caches":
             with store.write(db):
                 caches.wipe(db)
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                caches.set_setting(db, "purge_pending", "1")
             logger.warning("caches wiped on the hub's command; unsent events are kept")
         elif job.kind == "set_mode":
             with store.write(db):
@@ -138,7 +153,7 @@ class Caretaker:
             new_key = self.vault.begin_rotation()
             with store.write(db):
                 count = caches.reencrypt_templates(db, self.vault, new_key)
+                caches.set_setting(db, "purge_pending", "1")  # old ciphertexts in the WAL
             self.vault.finish_rotation()
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             logger.info("cache key rotated; %d templates re-encrypted", count)
         self.on_change()

@@ -63,6 +63,9 @@ def sync(
             for change in response.changes:
                 caches.apply_change(db, vault, change)
             caches.set_setting(db, "sync_cursor", response.next_cursor)
+            if response.reset or response.changes:
+                # Replaced or deleted rows may survive in the WAL until a checkpoint.
+                caches.set_setting(db, "purge_pending", "1")
         pages += 1
         upserts += sum(1 for c in response.changes if c.op == "upsert")
         deletes += sum(1 for c in response.changes if c.op == "delete") + int(response.reset)
@@ -71,7 +74,18 @@ def sync(
             break
     with store.write(db):
         caches.set_setting(db, "last_sync_at", format_timestamp(utc_now()))
-    if deletes:
-        # Deleted rows were overwritten (secure_delete); also drop their old copies in the WAL.
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return SyncReport(pages, upserts, deletes, time.perf_counter() - started)
+
+
+def purge_old_copies(db: Database) -> bool:
+    """Deleted rows are overwritten in the database (secure_delete), but the WAL may still
+    hold their old pages: checkpoint and truncate it. True when nothing is left to purge."""
+    if caches.get_setting(db, "purge_pending") is None:
+        return True
+    busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    if busy:
+        return False  # a reader holds old pages; try again after the next job
+    with store.write(db):
+        caches.set_setting(db, "purge_pending", None)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return True

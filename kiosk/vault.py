@@ -40,9 +40,13 @@ def _write_key(path: Path, key: bytes) -> None:
 class TemplateVault:
     """The kiosk's cache key(s), loaded from ``key_file`` (created on first use)."""
 
-    def __init__(self, key_file: Path) -> None:
+    def __init__(self, key_file: Path, *, create: bool = True) -> None:
+        """``create=False`` for a key that provisioning must have written: a missing one is
+        an error, not a reason to start over with a new key."""
         self.key_file = key_file
         self.next_file = key_file.with_name(key_file.name + ".next")
+        if not key_file.exists() and not create:
+            raise VaultError(f"the cache key {key_file} is missing; provision this kiosk again")
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             _write_key(key_file, AESGCM.generate_key(bit_length=256))
@@ -72,6 +76,16 @@ class TemplateVault:
             return AESGCM(key).decrypt(nonce, sealed, context.encode())
         except InvalidTag:
             raise VaultError("a cached template failed its integrity check") from None
+
+    @property
+    def next_id(self) -> str | None:
+        """The id of a rotation's new key still kept beside the current one, if any."""
+        return key_id(self.next_file.read_bytes()) if self.next_file.exists() else None
+
+    def abandon_rotation(self) -> None:
+        """A rotation stopped before its re-encryption committed: its key was never used."""
+        self.next_file.unlink(missing_ok=True)
+        self._keys = {self.current_id: self.key_file.read_bytes()}
 
     def begin_rotation(self) -> str:
         """Make the next key (kept beside the current one) and return its id."""

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
 from sqlite_utils import Database
 
-from kiosk import outbox, store
+from kiosk import caches, outbox, store
 from kiosk.agent import Inflight
+from kiosk.vault import TemplateVault
 from protocol import MAX_PAYLOAD_BYTES, ProtocolError, Rejection, decode_event, topics, utc_now
 from protocol.events import (
     MovementVerifiedEvent,
     QuestionnaireResponse,
     QuestionnaireResponseEvent,
 )
+from protocol.messages import Change
 from tests.factories import MOVEMENT
 
 SITE, DEVICE = "rabat-1", "wing-a-1"
@@ -123,3 +126,57 @@ def test_resends_back_off_per_event() -> None:
         inflight.sent("a", 1, at=100.0)
     assert inflight.overdue(399.0) == ["b"] and inflight.overdue(401.0) == ["a", "b"]
     assert inflight.done("a") == 100.0 and len(inflight) == 1
+
+
+def _sealed_store(tmp_path: Path) -> tuple[Database, TemplateVault, bytes]:
+    db = store.open_store(tmp_path / "kiosk.db")
+    vault = TemplateVault(tmp_path / "cache.key")
+    clear = bytes(range(256)) * 8
+    change = Change(
+        kind="detainee",
+        op="upsert",
+        key="m1",
+        data={
+            "prison_number": "P1",
+            "name_latin": "A",
+            "name_arabic": "ا",
+            "preferred_language": "ar",
+            "literate": True,
+            "photo_thumbnail": None,
+            "badges": ["0A0B0C0D"],
+            "templates": [
+                {
+                    "id": "t1",
+                    "modality": "face",
+                    "format": "f32",
+                    "data": base64.b64encode(clear).decode(),
+                }
+            ],
+        },
+    )
+    with store.write(db):
+        caches.apply_change(db, vault, change)
+    return db, vault, clear
+
+
+def test_a_crash_after_reencryption_commits_finishes_the_rotation(tmp_path: Path) -> None:
+    db, vault, clear = _sealed_store(tmp_path)
+    new_key = vault.begin_rotation()
+    with store.write(db):
+        caches.reencrypt_templates(db, vault, new_key)
+    # crash here: the new key is still only in cache.key.next
+    restarted = TemplateVault(tmp_path / "cache.key")
+    caches.settle_rotation(db, restarted)
+    assert not restarted.next_file.exists() and restarted.current_id == new_key
+    again = TemplateVault(tmp_path / "cache.key")
+    assert caches.load_gallery(db, again).templates[0].tobytes() == clear
+
+
+def test_a_crash_before_reencryption_commits_drops_the_unused_key(tmp_path: Path) -> None:
+    db, vault, clear = _sealed_store(tmp_path)
+    old_key = vault.current_id
+    vault.begin_rotation()
+    restarted = TemplateVault(tmp_path / "cache.key")
+    caches.settle_rotation(db, restarted)
+    assert not restarted.next_file.exists() and restarted.current_id == old_key
+    assert caches.load_gallery(db, restarted).templates[0].tobytes() == clear
