@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from bench_ingest import database, machine
 from sqlalchemy.orm import Session
 
@@ -24,7 +23,7 @@ from kiosk.agent import Agent
 from kiosk.caretaker import Job
 from kiosk.config import BrokerConfig, KioskConfig
 from masar.processes import stop
-from masar.scratch import spawn_ingest_worker
+from masar.scratch import admit_wing, spawn_ingest_worker
 from protocol.events import MovementVerified, MovementVerifiedEvent
 from provisioning.broker import LocalBroker
 
@@ -34,28 +33,7 @@ SITE, DEVICE, WING = "bench", "k1", "a"
 def fill_hub(url: str, detainees: int, templates: int) -> None:
     engine = open_engine(url)
     upgrade(engine)
-    rng = np.random.default_rng(1)
-    with Session(engine) as session, session.begin():
-        roster.register_device(session, SITE, DEVICE, WING, "self_service")
-        for n in range(detainees):
-            vectors = rng.standard_normal((templates, 512)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-            roster.admit(
-                session,
-                detainee_id=f"m{n:06d}",
-                prison_number=f"P{n:06d}",
-                name_latin=f"Person {n}",
-                name_arabic=f"شخص {n}",
-                site=SITE,
-                wing=WING,
-                badges=[f"{n:08X}"],
-                templates=[
-                    roster.TemplateRecord(
-                        f"t{n:06d}-{i}", "face", "fr_feature.512.f32", vectors[i].tobytes()
-                    )
-                    for i in range(templates)
-                ],
-            )
+    admit_wing(engine, SITE, DEVICE, WING, detainees, templates=templates)
     engine.dispose()
 
 
@@ -63,7 +41,7 @@ def change_hub(url: str, changed: int) -> None:
     engine = open_engine(url)
     with Session(engine) as session, session.begin():
         for n in range(changed):
-            roster.update_detainee(session, f"m{n:06d}", name_latin=f"Renamed {n}")
+            roster.update_detainee(session, f"m{n:05d}", name_latin=f"Renamed {n}")
     engine.dispose()
 
 

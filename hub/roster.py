@@ -60,6 +60,19 @@ class TemplateRecord:
     data: bytes
 
 
+def _add_templates(session: Session, detainee_id: str, templates: Sequence[TemplateRecord]) -> None:
+    for template in templates:
+        session.add(
+            Template(
+                id=template.id,
+                detainee_id=detainee_id,
+                modality=template.modality,
+                format=template.format,
+                data=template.data,
+            )
+        )
+
+
 def admit(
     session: Session,
     *,
@@ -95,16 +108,7 @@ def admit(
     )
     for uid in badges:
         session.add(Badge(uid=uid, owner_kind="detainee", owner_id=detainee_id))
-    for template in templates:
-        session.add(
-            Template(
-                id=template.id,
-                detainee_id=detainee_id,
-                modality=template.modality,
-                format=template.format,
-                data=template.data,
-            )
-        )
+    _add_templates(session, detainee_id, templates)
     note_change(session, site, wing, "detainee", detainee_id)
 
 
@@ -153,16 +157,7 @@ def replace_templates(
     _check_sizes(None, templates)
     detainee = _detainee(session, detainee_id)
     session.execute(delete(Template).where(Template.detainee_id == detainee_id))
-    for template in templates:
-        session.add(
-            Template(
-                id=template.id,
-                detainee_id=detainee_id,
-                modality=template.modality,
-                format=template.format,
-                data=template.data,
-            )
-        )
+    _add_templates(session, detainee_id, templates)
     note_change(session, detainee.site, detainee.wing, "detainee", detainee_id)
 
 

@@ -57,15 +57,7 @@ def sync(
             raise SyncError(f"the hub could not sync this kiosk: {response.error}")
         if response.cursor != cursor or (response.site, response.device) != (site, device):
             raise SyncError("the hub's answer does not match the question; sync stopped")
-        with store.write(db):
-            if response.reset:
-                caches.wipe(db)
-            for change in response.changes:
-                caches.apply_change(db, vault, change)
-            caches.set_setting(db, "sync_cursor", response.next_cursor)
-            if response.reset or response.changes:
-                # Replaced or deleted rows may survive in the WAL until a checkpoint.
-                caches.set_setting(db, "purge_pending", "1")
+        apply_page(db, vault, response)
         pages += 1
         upserts += sum(1 for c in response.changes if c.op == "upsert")
         deletes += sum(1 for c in response.changes if c.op == "delete") + int(response.reset)
@@ -75,6 +67,19 @@ def sync(
     with store.write(db):
         caches.set_setting(db, "last_sync_at", format_timestamp(utc_now()))
     return SyncReport(pages, upserts, deletes, time.perf_counter() - started)
+
+
+def apply_page(db: Database, vault: TemplateVault, response: SyncResponse) -> None:
+    """One answer, its cursor included, in one transaction."""
+    with store.write(db):
+        if response.reset:
+            caches.wipe(db)
+        for change in response.changes:
+            caches.apply_change(db, vault, change)
+        caches.set_setting(db, "sync_cursor", response.next_cursor)
+        if response.reset or response.changes:
+            # Replaced or deleted rows may survive in the WAL until a checkpoint.
+            caches.set_setting(db, "purge_pending", "1")
 
 
 def purge_old_copies(db: Database) -> bool:

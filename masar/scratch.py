@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from masar.processes import spawn_masar
@@ -67,3 +68,44 @@ def spawn_ingest_worker(config: Path, name: str, log: Path) -> subprocess.Popen[
             raise ScratchError(f"ingest worker {name} did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.05)
     return process
+
+
+def random_face(seed: int) -> bytes:
+    """A unit-length 512-float32 vector: the shape of a face template, for volume tests."""
+    import numpy as np
+
+    vector = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
+    return (vector / np.linalg.norm(vector)).astype(np.float32).tobytes()
+
+
+def admit_wing(
+    engine: Engine, site: str, device: str, wing: str, count: int, *, templates: int = 1
+) -> None:
+    """Register ``device`` on ``wing`` and admit ``count`` people with face templates and a
+    badge each: m00000… with badges 00000000…, template n×templates+i from random_face."""
+    from sqlalchemy.orm import Session
+
+    from hub import roster
+
+    with Session(engine) as session, session.begin():
+        roster.register_device(session, site, device, wing, "self_service")
+        for n in range(count):
+            roster.admit(
+                session,
+                detainee_id=f"m{n:05d}",
+                prison_number=f"P{n:05d}",
+                name_latin=f"Person {n}",
+                name_arabic=f"شخص {n}",
+                site=site,
+                wing=wing,
+                badges=[f"{n:08X}"],
+                templates=[
+                    roster.TemplateRecord(
+                        f"t{n:05d}-{i}",
+                        "face",
+                        "fr_feature.512.f32",
+                        random_face(n * templates + i),
+                    )
+                    for i in range(templates)
+                ],
+            )

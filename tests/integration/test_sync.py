@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -21,6 +20,8 @@ from kiosk.agent import Agent
 from kiosk.caches import load_gallery
 from kiosk.config import KioskConfig
 from kiosk.vault import TemplateVault, VaultError
+from masar import scratch
+from masar.scratch import random_face
 from provisioning.broker import LocalBroker
 from tests.integration.test_delivery import DEVICE, SITE, kiosk_config, wait_until
 
@@ -28,28 +29,9 @@ pytestmark = pytest.mark.integration
 WING, OTHER_WING = "a", "b"
 
 
-def face(seed: int) -> bytes:
-    vector = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
-    return (vector / np.linalg.norm(vector)).tobytes()
-
-
 def admit_wing(engine: Engine, count: int) -> None:
+    scratch.admit_wing(engine, SITE, DEVICE, WING, count)
     with Session(engine) as session, session.begin():
-        roster.register_device(session, SITE, DEVICE, WING, "self_service")
-        for n in range(count):
-            roster.admit(
-                session,
-                detainee_id=f"m{n:05d}",
-                prison_number=f"P{n:05d}",
-                name_latin=f"Person {n}",
-                name_arabic=f"شخص {n}",
-                site=SITE,
-                wing=WING,
-                badges=[f"{n:08X}"],
-                templates=[
-                    roster.TemplateRecord(f"t{n:05d}", "face", "fr_feature.512.f32", face(n))
-                ],
-            )
         roster.put_staff(
             session,
             staff_id="officer-7",
@@ -110,7 +92,7 @@ def test_a_wing_syncs_then_deltas_remove_people_and_their_templates(
     assert caches.roster_size(db) == 2000
     gallery = load_gallery(db, agent.vault)
     assert len(gallery.detainee_ids) == 2000
-    assert gallery.templates[7].tobytes() == face(7)
+    assert gallery.templates[7].tobytes() == random_face(7)
     assert caches.badge_owner(db, "FFFF0007") == ("staff", "officer-7")
     assert caches.document(db, "policy", "wing-a") == {"self_service": "badge_face"}
     removed = [f"m{n:05d}" for n in range(10)]
@@ -150,8 +132,8 @@ def test_cached_templates_are_never_in_clear(hub_with_wing: Engine, agent: Agent
     wait_synced(agent)
     content = file_bytes(agent.config)
     for n in range(0, 2000, 97):
-        assert face(n) not in content
-        assert face(n)[:64] not in content  # not even a fragment of the float32 vector
+        assert random_face(n) not in content
+        assert random_face(n)[:64] not in content  # not even a fragment of the float32 vector
     db = store.open_store(agent.config.store_path)
     other_key = agent.config.data_dir / "someone-elses.key"
     with pytest.raises(VaultError):
@@ -179,7 +161,7 @@ def test_commands_take_effect_and_another_kiosks_are_ignored(
     send(broker, *command_message(SITE, DEVICE, "rotate_cache_key"))
     wait_until(lambda: agent.config.key_path.read_bytes() != key_before, 20, "a new key")
     wait_synced(agent)
-    assert load_gallery(db, agent.vault).templates[3].tobytes() == face(3)
+    assert load_gallery(db, agent.vault).templates[3].tobytes() == random_face(3)
     old = agent.config.data_dir / "old.key"
     old.write_bytes(key_before)
     with pytest.raises(VaultError):

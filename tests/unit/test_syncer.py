@@ -15,6 +15,7 @@ from hub import roster
 from hub.db import open_engine, session_factory, upgrade
 from hub.syncer import answer
 from kiosk import caches, store
+from kiosk.sync import apply_page
 from kiosk.vault import TemplateVault
 from protocol import MAX_PAYLOAD_BYTES, SyncRequest, SyncResponse, encode
 
@@ -61,13 +62,7 @@ def ask(hub: sessionmaker[Session], cursor: str | None, limit: int = 500) -> Syn
 
 
 def apply(kiosk: tuple[Database, TemplateVault], response: SyncResponse) -> None:
-    db, vault = kiosk
-    with store.write(db):
-        if response.reset:
-            caches.wipe(db)
-        for change in response.changes:
-            caches.apply_change(db, vault, change)
-        caches.set_setting(db, "sync_cursor", response.next_cursor)
+    apply_page(kiosk[0], kiosk[1], response)
 
 
 def sync(
