@@ -168,6 +168,9 @@ class Agent:
         except ProtocolError as exc:
             logger.error("ignored a malformed ack: %s", exc)
             return
+        if (ack.site, ack.device) != (self.config.site, self.config.device):
+            logger.error("ignored an ack addressed to %s/%s", ack.site, ack.device)
+            return
         self._acks.put(ack)
         self._wake.set()
 
