@@ -144,3 +144,43 @@ def command(config_path: Path | None, site: str, device: str, kind: str, mode: s
         client.disconnect()
         client.loop_stop()
     click.echo(f"sent {kind} to {site}/{device}")
+
+
+@hub_group.group()
+def audit() -> None:
+    """The hash-chained audit log.
+
+    Example: masar hub audit verify --config hub.toml
+    """
+
+
+@audit.command("verify")
+@config_option
+def audit_verify(config_path: Path | None) -> None:
+    """Check that no audit entry was edited, inserted or deleted; exit 1 if one was.
+
+    Example: masar hub audit verify --config hub.toml
+    """
+    from sqlalchemy.orm import Session
+
+    from hub import audit as trail
+    from hub.db import open_engine, upgrade
+
+    config = _load(config_path)
+    try:
+        key = trail.load_key(config.audit_key_file, create=False)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    writer = open_engine(config.database_url)
+    upgrade(writer)
+    writer.dispose()
+    engine = open_engine(config.database_url, writer=False)
+    try:
+        with Session(engine) as session:
+            result = trail.verify(session, key)
+    finally:
+        engine.dispose()
+    if not result.ok:
+        click.echo(f"FAILED after {result.entries} good entries: {result.problem}", err=True)
+        sys.exit(1)
+    click.echo(f"audit log intact: {result.entries} entries")

@@ -49,6 +49,10 @@ class HubConfig(Section):
     )
     broker: BrokerConfig = BrokerConfig()
     ingest: IngestConfig = IngestConfig()
+    audit_key_file: Path = Field(
+        default=Path("var/audit.key"),
+        description="secret keying the audit chain; keep it off the database server",
+    )
 
 
 class ConfigError(ValueError):
