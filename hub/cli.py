@@ -184,3 +184,41 @@ def audit_verify(config_path: Path | None) -> None:
         click.echo(f"FAILED after {result.entries} good entries: {result.problem}", err=True)
         sys.exit(1)
     click.echo(f"audit log intact: {result.entries} entries")
+
+
+@hub_group.group()
+def questionnaire() -> None:
+    """Questionnaires as XLSForms: import and keep every version.
+
+    Example: masar hub questionnaire import intake.xlsx --config hub.toml
+    """
+
+
+@questionnaire.command("import")
+@config_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--actor", default="cli", show_default=True, help="who imports, for the record")
+def questionnaire_import(config_path: Path | None, files: tuple[str, ...], actor: str) -> None:
+    """Check and store XLSForm files; a mistake is reported with its sheet, row and column.
+
+    Example: masar hub questionnaire import hub/questionnaires/forms/*.xlsx --config hub.toml
+    """
+    from sqlalchemy.orm import Session
+
+    from hub.db import open_engine, upgrade
+    from hub.questionnaires import XLSFormError
+    from hub.questionnaires.library import QuestionnaireError, import_form
+
+    config = _load(config_path)
+    engine = open_engine(config.database_url)
+    try:
+        upgrade(engine)
+        for name in files:
+            try:
+                with Session(engine) as session, session.begin():
+                    version = import_form(session, Path(name).read_bytes(), actor=actor)
+                    click.echo(f"{name}: {version.form_id} version {version.version}")
+            except (XLSFormError, QuestionnaireError) as exc:
+                raise click.ClickException(f"{name}: {exc}") from None
+    finally:
+        engine.dispose()

@@ -20,15 +20,17 @@ from sqlalchemy.orm import Session
 
 from hub.db import dialect_insert
 from hub.models import DeadLetter, Event, KioskState
+from hub.responses import apply_questionnaire_response
 from hub.sequences import record_seqs
 from protocol import ProtocolError, Status, decode_event, decode_message, topics
 from protocol.events import EventBase
 from protocol.ids import is_event_id, utc_now
 
-# Domain effects per event type, run in the same transaction as the insert.
-# The master-records issue adds: questionnaire.response → answers and profile facts, etc.
-# Types without an entry are stored in `events` and appear in the detainee's timeline.
-HANDLERS: dict[str, Callable[[Session, EventBase], None]] = {}
+# Domain effects per event type, run in the same transaction as the insert. Types without
+# an entry are stored in `events` (and so in the detainee's timeline) and nothing more yet.
+HANDLERS: dict[str, Callable[[Session, EventBase], None]] = {
+    "questionnaire.response": apply_questionnaire_response,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -211,3 +211,38 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
     last_id: Mapped[int] = mapped_column(BigInteger)
     last_mac: Mapped[str] = mapped_column(String(64))
+
+
+class QuestionnaireVersion(Base):
+    """One version of an imported XLSForm, kept for ever: answers refer to their version."""
+
+    __tablename__ = "questionnaire_versions"
+    form_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    titles: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    survey: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    facts: Mapped[list[dict[str, Any]]] = mapped_column(JsonType)
+    xlsx_sha256: Mapped[str] = mapped_column(String(64))
+    xlsx: Mapped[bytes] = mapped_column(LargeBinary)
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    imported_by: Mapped[str] = mapped_column(String(128))
+
+
+class ProfileFact(Base):
+    """What is known about a person, with where it came from. Never updated in place: a
+    correction or a verification is a new row that supersedes the old one."""
+
+    __tablename__ = "profile_facts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    detainee_id: Mapped[str] = mapped_column(String(64))
+    fact: Mapped[str] = mapped_column(String(64))
+    value: Mapped[Any] = mapped_column(JsonType)
+    provenance: Mapped[str] = mapped_column(String(16))  # self_declared, staff_verified, document
+    source: Mapped[str] = mapped_column(String(200))  # "kiosk:site/device" or "user:id"
+    form_id: Mapped[str | None] = mapped_column(String(128))
+    form_version: Mapped[str | None] = mapped_column(String(64))
+    question: Mapped[str | None] = mapped_column(String(128))
+    event_id: Mapped[str | None] = mapped_column(String(36))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    superseded_by: Mapped[int | None] = mapped_column(BigInteger)
+    __table_args__ = (Index("ix_profile_facts_detainee", "detainee_id", "fact"),)

@@ -1,0 +1,49 @@
+"""A questionnaire response from a kiosk becomes profile facts, each self-declared and
+traced to the kiosk, the form version, the question and the event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.profiles import FactSource, record_fact
+from hub.questionnaires.library import find_version
+from protocol.events import EventBase, QuestionnaireResponseEvent
+
+
+def _values(answer: Any, question_type: str) -> list[Any]:
+    """XForms send select_multiple answers as one space-separated string."""
+    if isinstance(answer, list):
+        return answer
+    if question_type.startswith("select_multiple") and isinstance(answer, str):
+        return answer.split()
+    return [answer]
+
+
+def apply_questionnaire_response(session: Session, event: EventBase) -> None:
+    if not isinstance(event, QuestionnaireResponseEvent):
+        raise TypeError(f"not a questionnaire response: {event.event_type}")
+    if event.subject is None:
+        raise ValueError("a questionnaire response must name its detainee (subject)")
+    body = event.body
+    version = find_version(session, body.form_id, body.form_version)
+    if version is None:
+        raise ValueError(
+            f"questionnaire {body.form_id} version {body.form_version} is not on the hub; "
+            "import it, then replay the parked message"
+        )
+    for mapping in version.facts:
+        answer = body.answers.get(mapping["name"])
+        if answer is None or answer == "":
+            continue  # skipped or not relevant
+        origin = FactSource(
+            "self_declared",
+            f"kiosk:{event.site}/{event.device}",
+            body.form_id,
+            body.form_version,
+            mapping["name"],
+            event.id,
+        )
+        for value in _values(answer, mapping["type"]):
+            record_fact(session, event.subject, mapping["fact"], value, origin)
