@@ -60,6 +60,9 @@ def create_app(config: HubConfig | None = None) -> Flask:
                         "device": k.device,
                         "state": k.state,
                         "outbox_depth": k.status.get("outbox_depth"),
+                        "mode": k.status.get("mode"),
+                        "last_sync_at": k.status.get("last_sync_at"),
+                        "problems": k.status.get("problems") or [],
                         "updated_at": format_timestamp(as_utc(k.updated_at)),
                     }
                     for k in states

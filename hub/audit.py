@@ -101,6 +101,10 @@ class Verification:
     problem: str | None = None  # the first break, in plain words
 
 
+def is_empty(session: Session) -> bool:
+    return session.scalar(select(AuditEntry.id).limit(1)) is None
+
+
 def verify(session: Session, key: bytes) -> Verification:
     """Recompute the chain; report the first row that was edited, inserted or deleted."""
     previous, count, last_id = GENESIS, 0, 0

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, render_template
 
-from kiosk import __version__, health, outbox, store
+from kiosk import __version__, caches, health, outbox, store
 from kiosk.config import KioskConfig, load_config
 
 
@@ -22,12 +22,17 @@ def create_app(config: KioskConfig | None = None, agent: Any = None) -> Flask:
         try:
             depth, rejected = outbox.depth(db), outbox.rejected_count(db)
             fitness = health.check(db, config.data_dir)
+            mode = caches.get_setting(db, "mode") or config.mode  # the hub may have changed it
+            people = caches.roster_size(db)
+            last_sync = caches.get_setting(db, "last_sync_at")
         finally:
             db.close()
         return {
             "site": config.site,
             "device": config.device,
-            "mode": config.mode,
+            "mode": mode,
+            "people": people,
+            "last_sync_at": last_sync,
             "version": __version__,
             "connected": bool(agent and agent.bus.connected),
             "outbox_depth": depth,

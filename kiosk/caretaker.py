@@ -95,10 +95,13 @@ class Caretaker:
                 self.last_error = f"the kiosk cannot open its local store ({exc}); retrying"
                 logger.exception("cannot open the store")
                 time.sleep(5)
+        retry_in = 0.0
         try:
             while True:
+                # After a failed sync, try again soon (10 s, doubling), not at the next period.
+                wait = min(retry_in, self.config.sync.every) if retry_in else self.config.sync.every
                 try:
-                    job = self._jobs.get(timeout=self.config.sync.every)
+                    job = self._jobs.get(timeout=wait)
                 except queue.Empty:
                     job = Job("sync")  # periodic
                     with self._count_lock:
@@ -108,9 +111,12 @@ class Caretaker:
                 try:
                     self._do(db, job)
                     self.last_error = None
+                    retry_in = 0.0
                 except (SyncError, BusUnavailable, caches.CacheError, ProtocolError) as exc:
                     self.last_error = str(exc)
                     logger.error("%s failed: %s", job.kind, exc)
+                    if job.kind == "sync":
+                        retry_in = min(retry_in * 2, self.config.sync.every) if retry_in else 10.0
                 except Exception as exc:
                     self.last_error = f"{job.kind} failed: {exc}"
                     logger.exception("%s failed", job.kind)

@@ -12,8 +12,12 @@ from types import FrameType
 
 import click
 
+from hub.db import open_engine, upgrade
 from masar.processes import spawn_masar, stop, wait_for_http
+from masar.scratch import ScratchError, admit_wing, spawn_ingest_worker
 from provisioning.broker import BrokerError, LocalBroker, free_port
+
+DEMO_PEOPLE = 25
 
 
 class DemoError(RuntimeError):
@@ -43,9 +47,16 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
         except BrokerError as exc:
             raise DemoError(str(exc)) from None
         (root / "hub.toml").write_text(
-            f'database_url = "sqlite:///{root}/hub.db"\n\n'
+            f'database_url = "sqlite:///{root}/hub.db"\n'
+            f'audit_key_file = "{root}/audit.key"\n\n'
             f'[broker]\nhost = "127.0.0.1"\nport = {broker.port}\n'
         )
+        # The demo wing: the kiosk registered on wing "a" with 25 synthetic people, so that
+        # its first sync has something to copy.
+        engine = open_engine(f"sqlite:///{root}/hub.db")
+        upgrade(engine)
+        admit_wing(engine, "demo", "wing-a-1", "a", DEMO_PEOPLE)
+        engine.dispose()
         (root / "kiosk.toml").write_text(
             f'site = "demo"\ndevice = "wing-a-1"\ndata_dir = "{root}/kiosk"\n\n'
             f'[broker]\nhost = "127.0.0.1"\nport = {broker.port}\n\n'
@@ -69,10 +80,11 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
                     ),
                 )
             )
+            # Started and subscribed before the kiosk, so its first sync request is heard.
             children.append(
                 (
                     "hub ingest",
-                    spawn_masar(["hub", "ingest", "--config", hub_config], root / "hub-ingest.log"),
+                    spawn_ingest_worker(Path(hub_config), "1", root / "hub-ingest.log"),
                 )
             )
             children.append(
@@ -100,6 +112,8 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
                             f"the {name} process stopped (exit {child.returncode}); "
                             f"see {root}/*.log"
                         )
+        except ScratchError as exc:
+            raise DemoError(str(exc)) from None
         finally:
             for _name, child in reversed(children):
                 stop(child)
