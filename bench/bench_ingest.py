@@ -21,9 +21,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from hub.db import open_engine
+from hub.db import open_engine, upgrade
 from hub.models import Event
+from hub.roster import register_device
 from kiosk import outbox, store
 from kiosk.agent import Agent
 from kiosk.config import BrokerConfig, KioskConfig, OutboxConfig
@@ -96,6 +98,11 @@ def run(kind: str, workers: int, events: int, window: int, batch: int) -> str:
                             subject="d-1",
                             actor="officer-7",
                         )
+            engine = open_engine(url)
+            upgrade(engine)
+            with Session(engine) as session, session.begin():  # so its syncs are answered
+                register_device(session, "bench", "k1", "a", "self_service")
+            engine.dispose()
             procs = [
                 spawn_ingest_worker(hub_config, str(n), folder / f"ingest-{n}.log")
                 for n in range(1, workers + 1)
