@@ -32,6 +32,9 @@ setup() {
     if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         packages+=(postgresql)
     fi
+    if [ "${1:-}" = test ] && ! command -v systemd-analyze >/dev/null; then
+        packages+=(systemd)  # the unit files are linted with systemd-analyze verify
+    fi
     install_system_packages "${packages[@]}"
     python_ok || { echo "Masar needs Python 3.11 or newer with venv" >&2; exit 1; }
     if [ ! -x "$VENV/bin/python" ]; then
