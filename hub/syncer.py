@@ -35,16 +35,15 @@ class _Page:
     changes: list[Change] = field(default_factory=list)
     size: int = 0
 
-    def fits(self, change: Change) -> bool:
-        """Room for one more? A first record always fits (roster.py bounds a record's size)."""
-        if not self.changes:
-            return True
+    def offer(self, change: Change) -> bool:
+        """Add the change if there is room; a first record always fits (roster.py bounds a
+        record's size). False: the page is full, the change was not added."""
         size = len(dumps(change.model_dump(mode="json")))
-        return len(self.changes) < self.limit and self.size + size <= MAX_BYTES
-
-    def add(self, change: Change) -> None:
+        if self.changes and (len(self.changes) >= self.limit or self.size + size > MAX_BYTES):
+            return False
         self.changes.append(change)
-        self.size += len(dumps(change.model_dump(mode="json")))
+        self.size += size
+        return True
 
 
 def answer(session: Session, request: SyncRequest) -> SyncResponse:
@@ -121,16 +120,15 @@ def _snapshot(
         while keys := _keys(session, device, current, start, request.limit):
             for key in keys:
                 change = _current(session, device, current, key)
-                if change.op == "upsert":  # it may have left the wing since it was listed
-                    if not page.fits(change):
-                        return SyncResponse(
-                            **base,
-                            next_cursor=f"s:{tag}:{head}:{current}:{start}",
-                            more=True,
-                            reset=reset,
-                            changes=page.changes,
-                        )
-                    page.add(change)
+                # A delete means it left the wing since it was listed: a copy skips it.
+                if change.op == "upsert" and not page.offer(change):
+                    return SyncResponse(
+                        **base,
+                        next_cursor=f"s:{tag}:{head}:{current}:{start}",
+                        more=True,
+                        reset=reset,
+                        changes=page.changes,
+                    )
                 start = key
     return SyncResponse(
         **base, next_cursor=f"c:{tag}:{head}", more=True, reset=reset, changes=page.changes
@@ -191,10 +189,9 @@ def _delta(
     for change_id, kind, key in rows:
         if (kind, key) not in seen:  # several notes of one record: it is read once, as it is now
             change = _current(session, device, kind, key)
-            if not page.fits(change):
+            if not page.offer(change):
                 break
             seen.add((kind, key))
-            page.add(change)
         last = change_id
     more = bool(rows) and (len(rows) == request.limit or last != rows[-1][0])
     return SyncResponse(

@@ -74,7 +74,6 @@ class DeliveryStats:
     resent: int = 0
     confirmed: int = 0
     rejected: int = 0
-    last_ack_at: float | None = None
     ack_latencies: list[float] = field(default_factory=list)
 
 
@@ -155,10 +154,6 @@ class Agent:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.bus.stop(last_words=(self._status_topic, encode(self._status("offline", None))))
-
-    def notify(self) -> None:
-        """Tell the agent that new events were recorded (it also polls)."""
-        self._wake.set()
 
     # --- callbacks from paho's thread: hand over, never touch the store there ---------------
 
@@ -276,7 +271,6 @@ class Agent:
                     self.stats.ack_latencies.append(now - sent_at)
             for rejection in ack.rejected:
                 logger.error("hub refused event %s: %s", rejection.id, rejection.reason)
-        self.stats.last_ack_at = time.time()
 
     def _publish_status(self, db: Database) -> None:
         status = self._status("online", outbox.depth(db), db)

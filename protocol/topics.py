@@ -83,19 +83,6 @@ def shared_sync_requests_filter(group: str = INGEST_GROUP, site: str = "+") -> s
     return f"$share/{group}/{sync_requests_filter(site)}"
 
 
-def device_acl_patterns() -> list[tuple[Literal["read", "write"], str]]:
-    """What a kiosk may do, as Mosquitto ``pattern`` lines (%u = certificate CN = device)."""
-    base = f"{PREFIX}/+/kiosk/%u"
-    return [
-        ("write", f"{base}/event/#"),
-        ("write", f"{base}/status"),
-        ("write", f"{base}/sync/request"),
-        ("read", f"{base}/ack"),
-        ("read", f"{base}/sync/response"),
-        ("read", f"{base}/cmd"),
-    ]
-
-
 @dataclass(frozen=True, slots=True)
 class TopicParts:
     site: str
