@@ -27,7 +27,7 @@ install_system_packages() {
 python_ok() { python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
 
 setup() {
-    local packages=(mosquitto)
+    local packages=(mosquitto fonts-dejavu-core)  # the font: partner PDFs (Latin and Arabic)
     python_ok || packages+=(python3 python3-venv)
     if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         packages+=(postgresql)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, Response, jsonify, render_template
 from sqlalchemy import func, select
+from werkzeug.exceptions import HTTPException
 
 from hub import __version__
+from hub.api import install_api
+from hub.audit import load_key
 from hub.config import HubConfig, load_config
 from hub.db import open_engine, session_factory, upgrade
 from hub.models import DeadLetter, DeviceStream, Event, KioskState, SeqGap, as_utc
@@ -20,9 +23,40 @@ def create_app(config: HubConfig | None = None) -> Flask:
     upgrade_engine = open_engine(config.database_url)
     upgrade(upgrade_engine)
     upgrade_engine.dispose()
-    sessions = session_factory(open_engine(config.database_url, writer=False))
+    reader, writer = (
+        open_engine(config.database_url, writer=False),
+        open_engine(config.database_url),
+    )
+    sessions = session_factory(reader)
     app = Flask(__name__)
+    app.extensions["masar_engines"] = (reader, writer)  # tests dispose of them
     app.config["HUB"] = config
+    app.config["MAX_CONTENT_LENGTH"] = 6 * 1024 * 1024
+    # API calls may write (an audit entry for every read of health data, a login), so on
+    # SQLite they take the write lock from the start rather than fail to upgrade a read.
+    install_api(app, session_factory(writer), load_key(config.audit_key_file))
+
+    @app.after_request
+    def secure_headers(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+        )
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[Response, int]:
+        """Errors outside the API's own handling (404, 405, 413) in plain words, as JSON."""
+        messages = {
+            404: "there is nothing at this address",
+            405: "this address does not accept that method",
+            413: "the upload is too large (6 MB at most)",
+        }
+        status = error.code or 500
+        return jsonify({"error": messages.get(status, error.description or "error")}), status
 
     def overview() -> dict[str, Any]:
         with sessions() as session:

@@ -95,6 +95,29 @@ def record(
 
 
 @dataclass(frozen=True)
+class Trail:
+    """Who is acting, and the key to chain what they do: handed to every function that
+    changes a record, so that each change is written to the audit log in its transaction.
+
+    ``actor`` is "user:<id>", "kiosk:<site>/<device>" or "system:<name>".
+    """
+
+    key: bytes
+    actor: str
+
+    def record(
+        self,
+        session: Session,
+        action: str,
+        subject: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        return record(
+            session, self.key, actor=self.actor, action=action, subject=subject, details=details
+        )
+
+
+@dataclass(frozen=True)
 class Verification:
     ok: bool
     entries: int

@@ -292,3 +292,86 @@ def device_add(config_path: Path | None, site: str, device_id: str, wing: str, m
     finally:
         engine.dispose()
     click.echo(f"kiosk {site}/{device_id} serves wing {wing} in {mode} mode")
+
+
+@hub_group.group()
+def user() -> None:
+    """People who log in to the hub's web pages and API, each with one role.
+
+    Example: masar hub user add --username admin --name "Hub admin" --role admin
+    """
+
+
+@user.command("add")
+@config_option
+@click.option("--username", required=True)
+@click.option("--name", required=True, help="full name, as colleagues know it")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(
+        [
+            "admin",
+            "registrar",
+            "wing_officer",
+            "trainer",
+            "social_worker",
+            "health_staff",
+            "partner",
+        ]
+    ),
+)
+@click.option("--site", default=None, help="limit the user to one establishment")
+@click.option("--partner", default=None, help="a partner user's organisation")
+@click.option("--language", type=click.Choice(["fr", "ar"]), default="fr", show_default=True)
+@click.option(
+    "--password-stdin", is_flag=True, help="read the password from standard input, not a prompt"
+)
+def user_add(
+    config_path: Path | None,
+    username: str,
+    name: str,
+    role: str,
+    site: str | None,
+    partner: str | None,
+    language: str,
+    password_stdin: bool,
+) -> None:
+    """Create a user; the password is asked twice (only its scrypt hash is stored).
+
+    Example: masar hub user add --username amina --name "Amina B." --role registrar --site rabat-1
+    """
+    import getpass
+
+    from sqlalchemy.orm import Session
+
+    from hub import users
+    from hub.audit import Trail, load_key
+    from hub.db import open_engine, upgrade
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    config = _load(config_path)
+    engine = open_engine(config.database_url)
+    trail = Trail(load_key(config.audit_key_file), f"system:cli/{getpass.getuser()}")
+    try:
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            created = users.create_user(
+                session,
+                trail,
+                username=username,
+                name=name,
+                role=role,
+                password=password,
+                site=site,
+                partner=partner,
+                language=language,
+            )
+            click.echo(f"user {created.username} ({created.role}) created")
+    except users.UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()

@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 
 from hub.db import dialect_insert
 from hub.models import DeadLetter, Event, KioskState
+from hub.movements import apply_movement_verified
 from hub.responses import apply_questionnaire_response
 from hub.sequences import record_seqs
+from hub.training import apply_enrolment_request
 from protocol import ProtocolError, Status, decode_event, decode_message, topics
 from protocol.events import EventBase
 from protocol.ids import is_event_id, utc_now
@@ -30,6 +32,8 @@ from protocol.ids import is_event_id, utc_now
 # an entry are stored in `events` (and so in the detainee's timeline) and nothing more yet.
 HANDLERS: dict[str, Callable[[Session, EventBase], None]] = {
     "questionnaire.response": apply_questionnaire_response,
+    "training.enrolment_requested": apply_enrolment_request,
+    "movement.verified": apply_movement_verified,
 }
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -127,7 +128,22 @@ class Detainee(Base):
     wing: Mapped[str | None] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(16), default="in_custody")  # or released
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_detainees_wing", "site", "wing"),)
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    nationality: Mapped[str | None] = mapped_column(String(64))
+    languages: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    cell: Mapped[str | None] = mapped_column(String(32))
+    admission_date: Mapped[date | None] = mapped_column(Date)
+    expected_release_date: Mapped[date | None] = mapped_column(Date)
+    released_on: Mapped[date | None] = mapped_column(Date)
+    location: Mapped[str | None] = mapped_column(String(128), doc="where the last movement led")
+    location_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    name_search: Mapped[str] = mapped_column(
+        String(400), default="", doc="both names folded for spelling-tolerant search"
+    )
+    __table_args__ = (
+        Index("ix_detainees_wing", "site", "wing"),
+        Index("ix_detainees_name_search", "name_search"),
+    )
 
 
 class Badge(Base):
@@ -202,6 +218,7 @@ class AuditEntry(Base):
     subject: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JsonType)
     mac: Mapped[str] = mapped_column(String(64))
+    __table_args__ = (Index("ix_audit_log_subject", "subject", "id"),)
 
 
 class AuditHead(Base):
@@ -246,3 +263,204 @@ class ProfileFact(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     superseded_by: Mapped[int | None] = mapped_column(BigInteger)
     __table_args__ = (Index("ix_profile_facts_detainee", "detainee_id", "fact"),)
+
+
+# --- people who use the hub ------------------------------------------------------------------
+
+
+class User(Base):
+    """Someone who logs in to the hub. Only a scrypt hash of the password is kept."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    site: Mapped[str | None] = mapped_column(String(64), doc="None: every establishment")
+    partner: Mapped[str | None] = mapped_column(String(128), doc="a partner user's organisation")
+    language: Mapped[str] = mapped_column(String(8), default="fr")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A logged-in browser or API client. The cookie holds a token; we keep its SHA-256."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginThrottle(Base):
+    """Failed logins per user name and per client address, to slow down guessing."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- questionnaires given to people ----------------------------------------------------------
+
+
+class QuestionnaireAssignment(Base):
+    """A questionnaire to fill in by a date, for one detainee or a whole wing."""
+
+    __tablename__ = "questionnaire_assignments"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    form_id: Mapped[str] = mapped_column(String(128))
+    target_kind: Mapped[str] = mapped_column(String(16))  # detainee or wing
+    detainee_id: Mapped[str | None] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(64))
+    wing: Mapped[str | None] = mapped_column(String(64))
+    due_on: Mapped[date] = mapped_column(Date)
+    assigned_by: Mapped[str] = mapped_column(String(128))
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    active: Mapped[bool] = mapped_column(default=True)
+    __table_args__ = (
+        Index("ix_assignments_detainee", "detainee_id"),
+        Index("ix_assignments_wing", "site", "wing"),
+    )
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+class Programme(Base):
+    """A training programme in an establishment, with who may join it."""
+
+    __tablename__ = "programmes"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    titles: Mapped[dict[str, Any]] = mapped_column(JsonType)  # {"fr": …, "ar": …, "tzm": …}
+    provider: Mapped[str] = mapped_column(String(200))
+    site: Mapped[str] = mapped_column(String(64))
+    capacity: Mapped[int] = mapped_column(Integer)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    min_isced: Mapped[int | None] = mapped_column(Integer)
+    requires_literacy: Mapped[bool] = mapped_column(default=False)
+    min_days_before_release: Mapped[int | None] = mapped_column(Integer)
+    isco_codes: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    skills: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Enrolment(Base):
+    """A request to join a programme and what became of it."""
+
+    __tablename__ = "enrolments"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    programme_id: Mapped[str] = mapped_column(String(64))
+    detainee_id: Mapped[str] = mapped_column(String(64))
+    # requested, approved, waitlisted, declined, withdrawn, completed, dropped
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    requested_via: Mapped[str] = mapped_column(String(200))  # kiosk:site/device or user:id
+    event_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_enrolments_programme", "programme_id", "state"),
+        Index("ix_enrolments_detainee", "detainee_id"),
+    )
+
+
+class Attendance(Base):
+    __tablename__ = "attendance"
+    enrolment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    present: Mapped[bool] = mapped_column()
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- health and psychology (health roles only) -----------------------------------------------
+
+
+class Screening(Base):
+    """A scored screening (PHQ-9, GAD-7) from a kiosk questionnaire or entered by staff."""
+
+    __tablename__ = "screenings"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    detainee_id: Mapped[str] = mapped_column(String(64), index=True)
+    instrument: Mapped[str] = mapped_column(String(32))
+    form_version: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[int] = mapped_column(Integer)
+    band: Mapped[str] = mapped_column(String(32))
+    items: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    source: Mapped[str] = mapped_column(String(200))
+    event_id: Mapped[str | None] = mapped_column(String(36), unique=True)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class HealthAlert(Base):
+    """An urgent alert for health staff, and who acknowledged it when."""
+
+    __tablename__ = "health_alerts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    detainee_id: Mapped[str] = mapped_column(String(64), index=True)
+    screening_id: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+# --- movements -------------------------------------------------------------------------------
+
+
+class Movement(Base):
+    """A verified movement of a detainee, from a kiosk's ``movement.verified`` event."""
+
+    __tablename__ = "movements"
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    detainee_id: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    from_location: Mapped[str] = mapped_column(String(128))
+    to_location: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    modalities: Mapped[list[str]] = mapped_column(JsonType)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_movements_detainee", "detainee_id", "at"),)
+
+
+# --- reintegration ---------------------------------------------------------------------------
+
+
+class Plan(Base):
+    """A detainee's reintegration plan: goals, steps and partner referrals."""
+
+    __tablename__ = "plans"
+    detainee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    goals: Mapped[list[Any]] = mapped_column(JsonType)
+    steps: Mapped[list[Any]] = mapped_column(JsonType)
+    referrals: Mapped[list[Any]] = mapped_column(JsonType)
+    updated_by: Mapped[str] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Consent(Base):
+    """What a detainee agreed to share with one partner; withdrawn consents are kept."""
+
+    __tablename__ = "consents"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    detainee_id: Mapped[str] = mapped_column(String(64), index=True)
+    partner: Mapped[str] = mapped_column(String(128))
+    sections: Mapped[list[str]] = mapped_column(JsonType)
+    given_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_by: Mapped[str | None] = mapped_column(String(128))

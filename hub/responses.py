@@ -1,5 +1,6 @@
 """A questionnaire response from a kiosk becomes profile facts, each self-declared and
-traced to the kiosk, the form version, the question and the event."""
+traced to the kiosk, the form version, the question and the event. A health form (PHQ-9,
+GAD-7) also becomes a scored screening, and an alert when it is urgent (``hub.health``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hub.health import HEALTH_FORMS, HealthError, record_screening
 from hub.profiles import FactSource, record_fact
 from hub.questionnaires.library import find_version
 from protocol.events import EventBase, QuestionnaireResponseEvent
@@ -47,3 +49,20 @@ def apply_questionnaire_response(session: Session, event: EventBase) -> None:
         )
         for value in _values(answer, mapping["type"]):
             record_fact(session, event.subject, mapping["fact"], value, origin)
+    if body.form_id in HEALTH_FORMS:
+        try:
+            record_screening(
+                session,
+                detainee_id=event.subject,
+                instrument_form_id=body.form_id,
+                answers=body.answers,
+                source=f"kiosk:{event.site}/{event.device}",
+                taken_at=body.completed_at,
+                form_version=body.form_version,
+                event_id=event.id,
+            )
+        except LookupError as error:
+            raise HealthError(
+                f"{error.args[0]} on the hub, so the kiosk's {body.form_id} screening cannot be "
+                "recorded; add the record, then replay the parked message"
+            ) from None

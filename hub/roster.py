@@ -134,12 +134,14 @@ def update_detainee(session: Session, detainee_id: str, **fields: Any) -> None:
     note_change(session, detainee.site, detainee.wing, "detainee", detainee_id)
 
 
-def transfer(session: Session, detainee_id: str, wing: str) -> None:
-    """Move a detainee to another wing: both wings' kiosks hear of it."""
+def transfer(session: Session, detainee_id: str, wing: str, site: str | None = None) -> None:
+    """Move a detainee to another wing, or another establishment (``site``): the kiosks of
+    the wing left and of the wing joined both hear of it."""
     detainee = _detainee(session, detainee_id)
-    old_wing, detainee.wing = detainee.wing, wing
+    old_site, old_wing = detainee.site, detainee.wing
+    detainee.site, detainee.wing = site or old_site, wing
     detainee.updated_at = utc_now()
-    note_change(session, detainee.site, old_wing, "detainee", detainee_id)
+    note_change(session, old_site, old_wing, "detainee", detainee_id)
     note_change(session, detainee.site, wing, "detainee", detainee_id)
 
 

@@ -95,9 +95,11 @@ def explain(error: ValidationError) -> list[str]:
     """One plain sentence per problem, each naming its field (also used for config files)."""
     sentences = []
     for problem in error.errors(include_url=False):
-        field = ".".join(str(part) for part in problem["loc"]) or "message"
+        field = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "missing":
+        if not field:  # a rule about several fields together
+            sentences.append(message)
+        elif problem["type"] == "missing":
             sentences.append(f"missing field {field!r}")
         elif problem["type"] == "extra_forbidden":
             sentences.append(f"unknown field {field!r}")

@@ -23,14 +23,23 @@ class PinError(ValueError):
 def hash_pin(pin: str) -> str:
     if not PIN_PATTERN.fullmatch(pin):
         raise PinError("a PIN is 4 to 8 digits")
+    return hash_secret(pin)
+
+
+def verify_pin(pin: str, encoded: str) -> bool:
+    """True if ``pin`` matches; constant-time comparison."""
+    return verify_secret(pin, encoded)
+
+
+def hash_secret(pin: str) -> str:
+    """scrypt with a fresh salt; used for kiosk PINs and hub passwords alike."""
     salt = os.urandom(16)
     digest = hashlib.scrypt(pin.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
     encode = base64.b64encode
     return f"scrypt${_N}${_R}${_P}${encode(salt).decode()}${encode(digest).decode()}"
 
 
-def verify_pin(pin: str, encoded: str) -> bool:
-    """True if ``pin`` matches; constant-time comparison."""
+def verify_secret(pin: str, encoded: str) -> bool:
     try:
         scheme, n, r, p, salt, digest = encoded.split("$")
         if scheme != "scrypt":
@@ -45,5 +54,5 @@ def verify_pin(pin: str, encoded: str) -> bool:
             dklen=len(expected),
         )
     except ValueError:
-        raise PinError("the stored PIN hash is not in a format this kiosk knows") from None
+        raise PinError("the stored hash is not in a format Masar knows") from None
     return hmac.compare_digest(actual, expected)

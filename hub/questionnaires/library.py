@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import roster
+from hub.audit import Trail
 from hub.models import QuestionnaireVersion
 from hub.questionnaires.xlsform import load_xlsform
 from protocol.ids import utc_now
@@ -47,3 +50,37 @@ def import_form(session: Session, xlsx: bytes, *, actor: str) -> QuestionnaireVe
 
 def find_version(session: Session, form_id: str, version: str) -> QuestionnaireVersion | None:
     return session.get(QuestionnaireVersion, (form_id, version))
+
+
+def latest_versions(session: Session) -> list[QuestionnaireVersion]:
+    """The newest imported version of each questionnaire."""
+    newest: dict[str, QuestionnaireVersion] = {}
+    for version in session.scalars(
+        select(QuestionnaireVersion).order_by(QuestionnaireVersion.imported_at)
+    ):
+        newest[version.form_id] = version
+    return sorted(newest.values(), key=lambda v: v.form_id)
+
+
+def publish(
+    session: Session, trail: Trail, form_id: str, version: str, *, site: str, wing: str | None
+) -> None:
+    """Send this version to the kiosks of a site (or of one wing): it replaces the one they
+    had under the same form id. Answers always name the version they were given for."""
+    stored = find_version(session, form_id, version)
+    if stored is None:
+        raise LookupError(f"no version {version} of questionnaire {form_id}")
+    data = {
+        "form_id": form_id,
+        "version": version,
+        "titles": stored.titles,
+        "survey": stored.survey,
+    }
+    key = f"{form_id}@{site}" + (f"/{wing}" if wing else "")
+    roster.put_document(session, "questionnaire", key, data, site=site, wing=wing)
+    trail.record(
+        session,
+        "questionnaire.publish",
+        None,
+        {"form_id": form_id, "version": version, "site": site, "wing": wing},
+    )

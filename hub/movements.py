@@ -1,0 +1,150 @@
+"""Movements: staff-verified comings and goings of detainees, and who is out of each wing.
+
+A wing kiosk in movement-check mode sends a ``movement.verified`` event each time staff
+check a person's identity at a checkpoint. The ingest worker stores it here, and a confirmed
+movement sets where the person now is (``Detainee.location``). Events may arrive out of
+order (a kiosk offline for a while), so only a newer movement moves the person.
+
+Locations are the strings kiosks send ("workshop", "clinic", "court"...); a wing's own
+location is its wing id ("wing-a").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.db import dialect_insert
+from hub.models import Detainee, Device, Movement, as_utc
+from protocol.events import EventBase, MovementVerifiedEvent
+
+MAX_LIMIT = 1000
+
+
+class MovementError(ValueError):
+    """The movement cannot be recorded or listed as asked; the message says why."""
+
+
+def apply_movement_verified(session: Session, event: EventBase) -> None:
+    """Ingest handler for ``movement.verified``, applied once per event id.
+
+    A movement naming a person the hub does not know is still stored (the check happened at
+    the checkpoint) but moves nobody; a refused check is stored and moves nobody either.
+    """
+    if not isinstance(event, MovementVerifiedEvent):
+        raise TypeError(f"not a verified movement: {event.event_type}")
+    if event.subject is None:
+        raise MovementError("a movement must name its detainee (subject)")
+    body = event.body
+    inserted = session.execute(
+        dialect_insert(session, Movement)
+        .values(
+            event_id=event.id,
+            detainee_id=event.subject,
+            site=event.site,
+            device=event.device,
+            actor=event.actor,
+            from_location=body.from_location,
+            to_location=body.to_location,
+            reason=body.reason,
+            outcome=body.outcome,
+            modalities=list(body.modalities),
+            at=event.at,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(Movement.event_id)
+    ).scalar_one_or_none()
+    if inserted is None or body.outcome != "confirmed":
+        return  # a replay, or a refused check
+    # Locked, so that two workers applying two movements of one person keep the newer.
+    detainee = session.get(Detainee, event.subject, with_for_update=True, populate_existing=True)
+    if detainee is None:
+        return
+    if detainee.location_at is None or event.at > as_utc(detainee.location_at):
+        detainee.location, detainee.location_at = body.to_location, event.at
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise MovementError(f"ask for 1 to {MAX_LIMIT} movements at a time, not {limit}")
+    return limit
+
+
+def history(session: Session, detainee_id: str, limit: int = 200) -> list[Movement]:
+    """A person's movements, refused checks included, newest first."""
+    return list(
+        session.scalars(
+            select(Movement)
+            .where(Movement.detainee_id == detainee_id)
+            .order_by(Movement.at.desc(), Movement.event_id.desc())
+            .limit(_limit(limit))
+        )
+    )
+
+
+def movement_log(
+    session: Session, site: str, since: datetime | None = None, limit: int = 200
+) -> list[Movement]:
+    """The movements checked at a site's kiosks, newest first; ``since`` keeps those at or
+    after that moment (naive times are taken as UTC)."""
+    query = select(Movement).where(Movement.site == site)
+    if since is not None:
+        query = query.where(Movement.at >= as_utc(since))
+    return list(
+        session.scalars(
+            query.order_by(Movement.at.desc(), Movement.event_id.desc()).limit(_limit(limit))
+        )
+    )
+
+
+class OutPerson(NamedTuple):
+    detainee_id: str
+    location: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class WingCount:
+    """A wing right now: how many people it holds and who of them is out, and where."""
+
+    wing: str
+    in_custody: int
+    out: int
+    out_people: list[OutPerson] = field(default_factory=list)
+
+
+def live_counts(session: Session, site: str) -> list[WingCount]:
+    """Per wing of the site, by wing id. The site's wings are those with a kiosk
+    (``devices``) or with people in custody.
+
+    A person is *out* when their last confirmed movement took them somewhere that is not a
+    wing of the site: a workshop, the clinic, court. Someone who never had a confirmed
+    movement is in. A movement into any wing of the site counts as being in: after a
+    transfer (``hub.roster.transfer``) the old wing's name still stands as their location
+    until the next checkpoint, and the person is housed, not out. The price is that a visit
+    to another wing does not count as out; the movement log shows it.
+    """
+    people = session.execute(
+        select(Detainee.id, Detainee.wing, Detainee.location, Detainee.location_at)
+        .where(
+            Detainee.site == site,
+            Detainee.state == "in_custody",
+            Detainee.wing.is_not(None),
+        )
+        .order_by(Detainee.wing, Detainee.id)
+    ).all()
+    kiosk_wings = session.scalars(select(Device.wing).where(Device.site == site).distinct())
+    wings = sorted({str(p.wing) for p in people} | set(kiosk_wings))
+    held = dict.fromkeys(wings, 0)
+    out: dict[str, list[OutPerson]] = {wing: [] for wing in wings}
+    for person in people:
+        wing = str(person.wing)
+        held[wing] += 1
+        location, since = person.location, person.location_at  # set together, by a movement
+        if location is not None and since is not None and location not in held:  # not a wing
+            out[wing].append(OutPerson(person.id, location, as_utc(since)))
+    return [WingCount(wing, held[wing], len(out[wing]), out[wing]) for wing in wings]
