@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.db import dialect_insert
@@ -111,12 +111,18 @@ def apply_batch(
         result.applied = len(inserted)
         result.duplicates = len(events) - len(inserted)
         by_device: dict[tuple[str, str], list[int]] = defaultdict(list)
+        refused: dict[str, str] = {}
         for event_id in sorted(inserted, key=lambda i: (events[i].site, events[i].device)):
             new = events[event_id]
-            handler = HANDLERS.get(new.event_type)
-            if handler is not None:
-                handler(session, new)
+            reason = _apply_effects(session, new)
+            if reason is not None:
+                refused[event_id] = reason
+                continue
             by_device[(new.site, new.device)].append(new.seq)
+        if refused:  # parked below, with the reason; the kiosk is told
+            session.execute(delete(Event).where(Event.id.in_(refused)))
+            inserted -= refused.keys()
+            result.applied -= len(refused)
         # Lock device rows in one global order so two workers never deadlock.
         for (site, device), seqs in sorted(by_device.items()):
             record_seqs(session, site, device, seqs, now)
@@ -128,7 +134,9 @@ def apply_batch(
             ).all()
             owners.update({row.id: (row.site, row.device) for row in stored})
         for message, event in decoded:
-            if owners.get(event.id) == (event.site, event.device):
+            if event.id in refused:
+                dead.append((message, ProtocolError(refused[event.id], event_id=event.id)))
+            elif owners.get(event.id) == (event.site, event.device):
                 result.committed[(event.site, event.device)].append(event.id)
             else:  # an id another kiosk already used: never acknowledge it as this one's
                 reason = f"event id {event.id} was already used by another kiosk"
@@ -137,6 +145,21 @@ def apply_batch(
     for message, problem in dead:
         _park_into(result, session, message, problem, now)
     return result
+
+
+def _apply_effects(session: Session, event: EventBase) -> str | None:
+    """Run the event's handler in a savepoint. A refusal (ValueError or LookupError: an
+    unknown form, programme or person) undoes only this event's effects and is returned as the reason to
+    park it; any other error is a bug and fails the batch."""
+    handler = HANDLERS.get(event.event_type)
+    if handler is None:
+        return None
+    try:
+        with session.begin_nested():
+            handler(session, event)
+    except (ValueError, LookupError) as refusal:
+        return f"could not be applied: {str(refusal).strip(chr(39))}"
+    return None
 
 
 def park_refused(session: Session, message: Incoming, error: ProtocolError) -> BatchResult:

@@ -12,10 +12,19 @@ from flask import Blueprint, Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import __version__
-from hub.api import audit, detainees, people, questionnaires
+from hub.api import audit, detainees, health, movements, people, plans, questionnaires, training
 from hub.api.core import Api, openapi_document
 
-ROUTES: tuple[Api, ...] = (people.api, detainees.api, questionnaires.api, audit.api)
+ROUTES: tuple[Api, ...] = (
+    people.api,
+    detainees.api,
+    questionnaires.api,
+    training.api,
+    health.api,
+    movements.api,
+    plans.api,
+    audit.api,
+)
 PREFIX = "/api/v1"
 
 

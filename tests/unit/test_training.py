@@ -18,6 +18,7 @@ from hub.ingest import Incoming, apply_batch
 from hub.models import (
     Attendance,
     AuditEntry,
+    DeadLetter,
     Detainee,
     Enrolment,
     Event,
@@ -327,25 +328,24 @@ def test_a_kiosk_request_is_applied_once_per_event_id_and_writes_no_audit_entry(
         assert [e.id for e in training.programme_queue(session, "welding-2027")] == [enrolment.id]
 
 
-def test_a_kiosk_request_for_an_unknown_programme_or_person_fails_the_batch_with_a_reason(
+def test_a_kiosk_request_for_an_unknown_programme_or_person_is_parked_with_a_reason(
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions.begin() as session:
         admit(session, "m00001")
         put(session)
     good = kiosk_request("m00001", "welding-2027", seq=1)
-    for bad, message in (
-        (kiosk_request("m00001", "pottery", seq=2), "no programme 'pottery' on the hub"),
-        (kiosk_request("m00404", "welding-2027", seq=3), "no detainee 'm00404' on the hub"),
-    ):
-        with pytest.raises(ValueError, match=message), sessions.begin() as session:
-            apply_batch(session, [wire(good), wire(bad)])
-    with sessions() as session:  # the whole batch was rolled back, the good event too
-        assert count(session, Event) == 0 and count(session, Enrolment) == 0
+    pottery = kiosk_request("m00001", "pottery", seq=2)
+    nobody = kiosk_request("m00404", "welding-2027", seq=3)
     with sessions.begin() as session:
-        apply_batch(session, [wire(good)])
-    with sessions() as session:
+        result = apply_batch(session, [wire(good), wire(pottery), wire(nobody)])
+    assert result.applied == 1 and result.dead_lettered == 2
+    reasons = {r.event_id: r.reason for r in result.rejected}
+    assert reasons[pottery.id].startswith("could not be applied: no programme 'pottery' on the hub")
+    assert reasons[nobody.id].startswith("could not be applied: no detainee 'm00404' on the hub")
+    with sessions() as session:  # the good one is in; the refused ones left nothing behind
         assert count(session, Event) == 1 and count(session, Enrolment) == 1
+        assert count(session, DeadLetter) == 2
 
 
 # --- decisions, attendance, completion ---------------------------------------------------------
