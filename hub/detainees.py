@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from hub import roster
 from hub.audit import Trail
 from hub.models import AuditEntry, Detainee, Event, as_utc
-from hub.search import search_key
 from protocol.ids import IDENTIFIER_PATTERN
 
 HEALTH_FORMS = frozenset({"phq9", "gad7"})
@@ -128,7 +127,6 @@ def admit(session: Session, trail: Trail, intake: Intake) -> Detainee:
     detainee.cell = intake.cell
     detainee.admission_date = intake.admission_date
     detainee.expected_release_date = intake.expected_release_date
-    detainee.name_search = search_key(intake.name_latin, intake.name_arabic)
     trail.record(
         session, "detainee.intake", detainee_id, {k: _plain(v) for k, v in intake if v is not None}
     )
@@ -149,12 +147,11 @@ def update_identity(session: Session, trail: Trail, detainee_id: str, update: Id
     if not changes:
         return detainee
     synced = {"name_latin", "name_arabic", "literate", "preferred_language"}
-    roster.update_detainee(
-        session, detainee_id, **{f: getattr(update, f) for f in changes if f in synced}
-    )
+    kiosk_fields = {f: getattr(update, f) for f in changes if f in synced}
+    if kiosk_fields:  # what the wing's kiosks hold: they hear of the change
+        roster.update_detainee(session, detainee_id, **kiosk_fields)
     for field in changes.keys() - synced:
         setattr(detainee, field, getattr(update, field))
-    detainee.name_search = search_key(detainee.name_latin, detainee.name_arabic)
     trail.record(session, "detainee.update", detainee_id, {"changes": changes})
     return detainee
 

@@ -149,8 +149,8 @@ def apply_batch(
 
 def _apply_effects(session: Session, event: EventBase) -> str | None:
     """Run the event's handler in a savepoint. A refusal (ValueError or LookupError: an
-    unknown form, programme or person) undoes only this event's effects and is returned as the reason to
-    park it; any other error is a bug and fails the batch."""
+    unknown form, programme or person) undoes only this event's effects and comes back as
+    the reason to park it; any other error is a bug and fails the batch."""
     handler = HANDLERS.get(event.event_type)
     if handler is None:
         return None

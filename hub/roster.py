@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from hub.models import Badge, Detainee, Device, Staff, SyncChange, SyncDocument, Template
+from hub.search import search_key
 from protocol.ids import utc_now
 
 DOCUMENT_KINDS = ("policy", "questionnaire", "programme")
@@ -104,6 +105,7 @@ def admit(
             wing=wing,
             state="in_custody",
             updated_at=now or utc_now(),
+            name_search=search_key(name_latin, name_arabic),
         )
     )
     for uid in badges:
@@ -130,6 +132,7 @@ def update_detainee(session: Session, detainee_id: str, **fields: Any) -> None:
     detainee = _detainee(session, detainee_id)
     for name, value in fields.items():
         setattr(detainee, name, value)
+    detainee.name_search = search_key(detainee.name_latin, detainee.name_arabic)
     detainee.updated_at = utc_now()
     note_change(session, detainee.site, detainee.wing, "detainee", detainee_id)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import signal
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 import click
+from sqlalchemy import Engine
 
 from hub.db import open_engine, upgrade
 from masar.processes import spawn_masar, stop, wait_for_http
@@ -38,6 +40,34 @@ def _port_or_free(port: int, what: str) -> int:
     return port
 
 
+def demo_users(engine: Engine, audit_key: Path) -> str:
+    """One user per daily role, sharing a random password printed at start."""
+    from sqlalchemy.orm import Session
+
+    from hub.audit import Trail, load_key
+    from hub.users import create_user
+
+    password = secrets.token_urlsafe(9)
+    trail = Trail(load_key(audit_key), "system:demo")
+    with Session(engine) as session, session.begin():
+        for username, role in (
+            ("admin", "admin"),
+            ("registrar", "registrar"),
+            ("trainer", "trainer"),
+            ("social", "social_worker"),
+            ("nurse", "health_staff"),
+        ):
+            create_user(
+                session,
+                trail,
+                username=username,
+                name=username.title(),
+                role=role,
+                password=password,
+            )
+    return password
+
+
 def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
     hub_port, kiosk_port = _port_or_free(hub_port, "hub"), _port_or_free(kiosk_port, "kiosk")
     with tempfile.TemporaryDirectory(prefix="masar-demo-") as tmp:
@@ -56,6 +86,7 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
         engine = open_engine(f"sqlite:///{root}/hub.db")
         upgrade(engine)
         admit_wing(engine, "demo", "wing-a-1", "a", DEMO_PEOPLE)
+        password = demo_users(engine, root / "audit.key")
         engine.dispose()
         (root / "kiosk.toml").write_text(
             f'site = "demo"\ndevice = "wing-a-1"\ndata_dir = "{root}/kiosk"\n\n'
@@ -105,6 +136,8 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
             click.echo(f"  hub web:   {hub_url}")
             click.echo(f"  kiosk UI:  {kiosk_url}")
             click.echo(f"  broker:    mqtt://127.0.0.1:{broker.port}")
+            click.echo(f"  hub API:   {hub_url}api/v1/openapi.json")
+            click.echo(f"  log in as admin, registrar, trainer, social, nurse: password {password}")
             while not stopping.wait(0.5):
                 for name, child in children:
                     if child.poll() is not None:

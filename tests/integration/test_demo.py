@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -55,16 +56,30 @@ def test_demo_serves_both_urls_and_stops_cleanly_on_ctrl_c() -> None:
         while time.monotonic() < deadline:
             line = demo.stdout.readline()
             lines.append(line)
-            if "kiosk UI" in line or not line:
+            if "log in as" in line or not line:
                 break
         output = "".join(lines)
-        urls = re.findall(r"http://127\.0\.0\.1:\d+/", output)
+        urls = re.findall(r"(?:hub web|kiosk UI): +(http://127\.0\.0\.1:\d+/)", output)
         assert urls == [f"http://127.0.0.1:{hub_port}/", f"http://127.0.0.1:{kiosk_port}/"], output
         children = descendants(demo.pid)
         assert len(children) >= 4  # broker, hub web (+ its workers), ingest, kiosk
         for url in urls:
             with urllib.request.urlopen(url, timeout=5) as response:
                 assert response.status == 200
+        # The printed password opens the hub's API.
+        password = re.findall(r"password (\S+)", output)[0]
+        login = urllib.request.Request(
+            urls[0] + "api/v1/session",
+            data=json.dumps({"username": "registrar", "password": password}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(login, timeout=10) as response:
+            token = json.load(response)["token"]
+        search = urllib.request.Request(
+            urls[0] + "api/v1/detainees?q=Person", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(search, timeout=10) as response:
+            assert len(json.load(response)) == 25
         # The kiosk reports itself to the hub through the broker and the ingest worker.
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
