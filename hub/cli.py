@@ -10,10 +10,15 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from hub.config import ConfigError, HubConfig, load_config
+from hub.roles import ROLES
+
+if TYPE_CHECKING:
+    from hub.audit import Trail  # imported when used: a kiosk-only install has no SQLAlchemy
 
 config_option = click.option(
     "--config",
@@ -28,6 +33,15 @@ def _load(config_path: Path | None) -> HubConfig:
         return load_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _cli_trail(config: HubConfig) -> Trail:
+    """Changes made from the command line are audited as the system user who ran them."""
+    import getpass
+
+    from hub.audit import Trail, load_key
+
+    return Trail(load_key(config.audit_key_file), f"system:cli/{getpass.getuser()}")
 
 
 @click.group(name="hub")
@@ -221,8 +235,7 @@ def questionnaire() -> None:
 @questionnaire.command("import")
 @config_option
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--actor", default="cli", show_default=True, help="who imports, for the record")
-def questionnaire_import(config_path: Path | None, files: tuple[str, ...], actor: str) -> None:
+def questionnaire_import(config_path: Path | None, files: tuple[str, ...]) -> None:
     """Check and store XLSForm files; a mistake is reported with its sheet, row and column.
 
     Example: masar hub questionnaire import hub/questionnaires/forms/*.xlsx --config hub.toml
@@ -234,13 +247,20 @@ def questionnaire_import(config_path: Path | None, files: tuple[str, ...], actor
     from hub.questionnaires.library import QuestionnaireError, import_form
 
     config = _load(config_path)
+    trail = _cli_trail(config)
     engine = open_engine(config.database_url)
     try:
         upgrade(engine)
         for name in files:
             try:
                 with Session(engine) as session, session.begin():
-                    version = import_form(session, Path(name).read_bytes(), actor=actor)
+                    version = import_form(session, Path(name).read_bytes(), actor=trail.actor)
+                    trail.record(
+                        session,
+                        "questionnaire.import",
+                        None,
+                        {"form_id": version.form_id, "version": version.version},
+                    )
                     click.echo(f"{name}: {version.form_id} version {version.version}")
             except (XLSFormError, QuestionnaireError) as exc:
                 raise click.ClickException(f"{name}: {exc}") from None
@@ -289,6 +309,12 @@ def device_add(config_path: Path | None, site: str, device_id: str, wing: str, m
         upgrade(engine)
         with Session(engine) as session, session.begin():
             register_device(session, site, device_id, wing, mode)
+            _cli_trail(config).record(
+                session,
+                "device.register",
+                None,
+                {"site": site, "device": device_id, "wing": wing, "mode": mode},
+            )
     finally:
         engine.dispose()
     click.echo(f"kiosk {site}/{device_id} serves wing {wing} in {mode} mode")
@@ -309,17 +335,7 @@ def user() -> None:
 @click.option(
     "--role",
     required=True,
-    type=click.Choice(
-        [
-            "admin",
-            "registrar",
-            "wing_officer",
-            "trainer",
-            "social_worker",
-            "health_staff",
-            "partner",
-        ]
-    ),
+    type=click.Choice(ROLES),
 )
 @click.option("--site", default=None, help="limit the user to one establishment")
 @click.option("--partner", default=None, help="a partner user's organisation")
@@ -341,12 +357,9 @@ def user_add(
 
     Example: masar hub user add --username amina --name "Amina B." --role registrar --site rabat-1
     """
-    import getpass
-
     from sqlalchemy.orm import Session
 
     from hub import users
-    from hub.audit import Trail, load_key
     from hub.db import open_engine, upgrade
 
     if password_stdin:
@@ -355,7 +368,7 @@ def user_add(
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     config = _load(config_path)
     engine = open_engine(config.database_url)
-    trail = Trail(load_key(config.audit_key_file), f"system:cli/{getpass.getuser()}")
+    trail = _cli_trail(config)
     try:
         upgrade(engine)
         with Session(engine) as session, session.begin():
@@ -375,3 +388,55 @@ def user_add(
         raise click.ClickException(str(exc)) from None
     finally:
         engine.dispose()
+
+
+@hub_group.command("seed")
+@config_option
+@click.option(
+    "--detainees",
+    type=click.IntRange(min=0),
+    default=200,
+    show_default=True,
+    help="how many synthetic people to add",
+)
+@click.option(
+    "--seed",
+    "random_seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="the same seed draws the same names, profiles and events",
+)
+def seed_command(config_path: Path | None, detainees: int, random_seed: int) -> None:
+    """Fill a demo or benchmark hub with synthetic people, never real ones: names in Arabic
+    and Latin script, profiles, programmes, enrolments, movements and questionnaire
+    responses. Running it again adds more people.
+
+    Example: masar hub seed --config hub.toml --detainees 200
+    """
+    from hub.audit import load_key
+    from hub.db import open_engine, upgrade
+    from hub.seed import seed
+
+    config = _load(config_path)
+    engine = open_engine(config.database_url)
+    try:
+        upgrade(engine)
+        report = seed(
+            engine,
+            detainees=detainees,
+            key=load_key(config.audit_key_file),
+            random_seed=random_seed,
+            progress=lambda step: click.echo(f"  {step}"),
+        )
+    finally:
+        engine.dispose()
+    click.echo(
+        f"seeded {report.detainees} detainees ({report.released} released) in "
+        f"{report.seconds:.1f} s: {report.profile_facts} profile facts, {report.programmes} "
+        f"programmes, {report.enrolments} enrolments ({report.attendance} attendance marks), "
+        f"{report.responses} questionnaire responses, {report.movements} movements, "
+        f"{report.screenings} screenings, {report.kiosks} kiosks"
+    )
+    if report.first_prison_number:
+        click.echo(f"prison numbers {report.first_prison_number} to {report.last_prison_number}")

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
-from hub.db import open_engine
+from hub.db import open_engine, session_factory, upgrade
 from masar.processes import stop
 from masar.scratch import (
     DEFAULT_POSTGRES_ADMIN_URL,
@@ -61,6 +62,15 @@ def hub_db(database_url: str) -> Iterator[Engine]:
     """An engine on the hub's test database, for the test's own queries."""
     engine = open_engine(database_url)
     yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a migrated hub database (SQLite and PostgreSQL)."""
+    engine = open_engine(database_url)
+    upgrade(engine)
+    yield session_factory(engine)
     engine.dispose()
 
 

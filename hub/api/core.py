@@ -54,9 +54,10 @@ class Call:
             raise ApiError(404, f"no detainee with Masar id {detainee_id!r}")
         return detainee
 
-    def require(self, permission: str) -> None:
-        if self.user.role not in PERMISSIONS[permission]:
-            raise ApiError(403, f"your role ({self.user.role}) may not do this ({permission})")
+    def own_site(self, site: str | None) -> None:
+        """Users tied to an establishment act only within it."""
+        if self.user.site is not None and self.user.site != site:
+            raise ApiError(403, f"you work at {self.user.site}; {site} is another establishment")
 
 
 @dataclass(frozen=True)

@@ -53,11 +53,6 @@ def _fact(fact: ProfileFact, language: str) -> FactOut:
     return out(FactOut, fact).model_copy(update={"label": _label(fact, language)})
 
 
-def _own_site(call: Call, site: str) -> None:
-    if call.user.site is not None and call.user.site != site:
-        raise ApiError(403, f"you work at {call.user.site}; {site} is another establishment")
-
-
 @api.route(
     "POST",
     "/detainees",
@@ -69,7 +64,7 @@ def _own_site(call: Call, site: str) -> None:
     status=201,
 )
 def intake(call: Call, body: detainees.Intake) -> DetaineeOut:
-    _own_site(call, body.site)
+    call.own_site(body.site)
     try:
         return out(DetaineeOut, detainees.admit(call.session, call.trail, body))
     except detainees.DuplicatePrisonNumber as exc:

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from hub import movements
-from hub.api.core import Api, ApiError, Call
+from hub.api.core import Api, Call
 from hub.api.schemas import Out, out
 
 api = Api()
@@ -47,11 +47,6 @@ class LogQuery(BaseModel):
     limit: int = Field(default=200, ge=1, le=1000)
 
 
-def _site(call: Call, site: str) -> None:
-    if call.user.site is not None and call.user.site != site:
-        raise ApiError(403, f"you work at {call.user.site}; {site} is another establishment")
-
-
 @api.route(
     "GET",
     "/detainees/<detainee_id>/movements",
@@ -74,7 +69,7 @@ def history(call: Call, detainee_id: str) -> list[MovementOut]:
     response=list[WingCountOut],
 )
 def live(call: Call, site: str) -> list[WingCountOut]:
-    _site(call, site)
+    call.own_site(site)
     return [
         WingCountOut(
             wing=w.wing,
@@ -99,6 +94,6 @@ def live(call: Call, site: str) -> list[WingCountOut]:
     response=list[MovementOut],
 )
 def log(call: Call, site: str, query: LogQuery) -> list[MovementOut]:
-    _site(call, site)
+    call.own_site(site)
     found = movements.movement_log(call.session, site, query.since, query.limit)
     return [out(MovementOut, m) for m in found]

@@ -83,8 +83,7 @@ def definition(call: Call, form_id: str, version: str) -> QuestionnaireDefinitio
     body=PublishIn,
 )
 def publish(call: Call, form_id: str, version: str, body: PublishIn) -> None:
-    if call.user.site is not None and call.user.site != body.site:
-        raise ApiError(403, f"you work at {call.user.site}; {body.site} is another establishment")
+    call.own_site(body.site)
     library.publish(call.session, call.trail, form_id, version, site=body.site, wing=body.wing)
 
 
@@ -101,7 +100,7 @@ def publish(call: Call, form_id: str, version: str, body: PublishIn) -> None:
 def assign(call: Call, body: AssignIn) -> AssignmentOut:
     if body.detainee_id is not None:
         call.detainee(body.detainee_id)
-    elif call.user.site is not None and body.site != call.user.site:
-        raise ApiError(403, f"you work at {call.user.site}; assign within it")
+    else:
+        call.own_site(body.site)
     assignment = assignments.assign(call.session, call.trail, **body.model_dump())
     return out(AssignmentOut, assignment)

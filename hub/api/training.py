@@ -144,8 +144,7 @@ def list_programmes(call: Call) -> list[ProgrammeOut]:
     response=ProgrammeOut,
 )
 def put_programme(call: Call, programme_id: str, body: ProgrammeIn) -> ProgrammeOut:
-    if call.user.site is not None and body.site != call.user.site:
-        raise ApiError(403, f"you work at {call.user.site}; {body.site} is another establishment")
+    call.own_site(body.site)
     programme = training.put_programme(
         call.session, call.trail, programme_id=programme_id, **body.model_dump()
     )

@@ -86,7 +86,7 @@ def test_an_event_the_code_cannot_apply_is_parked_and_the_rest_flows(
 ) -> None:
     def apply_movement(session: Session, event: EventBase) -> None:
         if event.subject == "d-poison":
-            raise ValueError("no detainee d-poison")
+            raise RuntimeError("a bug met d-poison")  # not a refusal: the worker's fallback
 
     monkeypatch.setitem(ingest.HANDLERS, "movement.verified", apply_movement)
     config = kiosk_config(tmp_path, broker)
@@ -99,7 +99,7 @@ def test_an_event_the_code_cannot_apply_is_parked_and_the_rest_flows(
     with running(Agent(config)):
         wait_until(lambda: outbox_depth(config) == 0, 60, "an empty outbox")
     assert hub_count(hub_db) == 4
-    assert dead_letters(hub_db) == ["could not be applied: ValueError: no detainee d-poison"]
+    assert dead_letters(hub_db) == ["could not be applied: RuntimeError: a bug met d-poison"]
     assert (outbox.rejected_count(db), outbox.depth(db)) == (1, 0)
     with hub_db.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(DeadLetter)) == 1

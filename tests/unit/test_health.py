@@ -4,7 +4,6 @@ through ingest (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import health, roster
 from hub.audit import Trail, is_empty, verify
-from hub.db import open_engine, session_factory, upgrade
 from hub.health import HealthError
 from hub.ingest import Incoming, apply_batch
 from hub.models import AuditEntry, Event, HealthAlert, Screening, as_utc
@@ -32,14 +30,6 @@ OTHER_NURSE = Trail(KEY, "user:nurse-2")
 TAKEN = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 NASTY = "<script>alert('x')</script> \"; DROP TABLE health_alerts;-- & 1=1"
 SELF_HARM = "item 9 (thoughts of death or self-harm) answered above 0"
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def admit(session: Session, detainee_id: str, site: str = "rabat-1") -> None:

@@ -4,7 +4,6 @@ log and who is out of each wing (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -14,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import movements, roster
 from hub.audit import is_empty
-from hub.db import open_engine, session_factory, upgrade
 from hub.ingest import Incoming, apply_batch
 from hub.models import Detainee, Event, Movement, as_utc
 from hub.movements import MovementError, OutPerson, WingCount
@@ -25,14 +23,6 @@ from tests.factories import movement
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 NASTY = "<script>alert('x')</script> \"; DROP TABLE movements;-- & 1=1"
 SEQ = itertools.count(1)
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def admit(session: Session, detainee_id: str, wing: str = "wing-a", site: str = "rabat-1") -> None:

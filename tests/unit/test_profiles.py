@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import profiles
-from hub.db import open_engine, session_factory, upgrade
 from hub.questionnaires import FORMS_DIR
 from hub.questionnaires.library import QuestionnaireError, find_version, import_form
 
 INTAKE = FORMS_DIR / "masar_intake.xlsx"
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def test_a_form_version_is_kept_and_cannot_be_silently_replaced(

@@ -3,7 +3,6 @@ ranking of programmes for one person (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -13,7 +12,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import profiles, roster, training
 from hub.audit import Trail, verify
-from hub.db import open_engine, session_factory, upgrade
 from hub.ingest import Incoming, apply_batch
 from hub.models import (
     Attendance,
@@ -37,14 +35,6 @@ REGISTRAR = Trail(KEY, "user:registrar-1")
 TODAY = date(2026, 12, 1)
 STARTS, ENDS = date(2027, 1, 4), date(2027, 3, 13)
 NASTY = "<script>alert('x')</script> \"; DROP TABLE enrolments;-- & 1=1"
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def admit(
