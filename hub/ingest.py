@@ -111,14 +111,13 @@ def apply_batch(
         result.applied = len(inserted)
         result.duplicates = len(events) - len(inserted)
         by_device: dict[tuple[str, str], list[int]] = defaultdict(list)
-        refused: dict[str, str] = {}
-        for event_id in sorted(inserted, key=lambda i: (events[i].site, events[i].device)):
-            new = events[event_id]
-            reason = _apply_effects(session, new)
-            if reason is not None:
-                refused[event_id] = reason
-                continue
-            by_device[(new.site, new.device)].append(new.seq)
+        ordered = [
+            events[i] for i in sorted(inserted, key=lambda i: (events[i].site, events[i].device))
+        ]
+        refused = _apply_effects(session, ordered)
+        for new in ordered:
+            if new.id not in refused:
+                by_device[(new.site, new.device)].append(new.seq)
         if refused:  # parked below, with the reason; the kiosk is told
             session.execute(delete(Event).where(Event.id.in_(refused)))
             inserted -= refused.keys()
@@ -147,19 +146,35 @@ def apply_batch(
     return result
 
 
-def _apply_effects(session: Session, event: EventBase) -> str | None:
-    """Run the event's handler in a savepoint. A refusal (ValueError or LookupError: an
-    unknown form, programme or person) undoes only this event's effects and comes back as
-    the reason to park it; any other error is a bug and fails the batch."""
-    handler = HANDLERS.get(event.event_type)
-    if handler is None:
-        return None
+_REFUSALS = (ValueError, LookupError)
+
+
+def _apply_effects(session: Session, new: Sequence[EventBase]) -> dict[str, str]:
+    """Run the handlers of new events; return the refused ones' ids with the reason.
+
+    A refusal (ValueError or LookupError: an unknown form, programme or person) must undo
+    only its own event's effects. All handlers first run together in one savepoint (one
+    flush for the whole batch); only if one refuses are they run again, each in its own
+    savepoint, to find which. Any other error is a bug and fails the batch.
+    """
+    handled = [event for event in new if event.event_type in HANDLERS]
+    if not handled:
+        return {}
     try:
         with session.begin_nested():
-            handler(session, event)
-    except (ValueError, LookupError) as refusal:
-        return f"could not be applied: {str(refusal).strip(chr(39))}"
-    return None
+            for event in handled:
+                HANDLERS[event.event_type](session, event)
+        return {}
+    except _REFUSALS:
+        pass
+    refused = {}
+    for event in handled:
+        try:
+            with session.begin_nested():
+                HANDLERS[event.event_type](session, event)
+        except _REFUSALS as refusal:
+            refused[event.id] = f"could not be applied: {str(refusal).strip(chr(39))}"
+    return refused
 
 
 def park_refused(session: Session, message: Incoming, error: ProtocolError) -> BatchResult:

@@ -29,8 +29,16 @@ class FactSource:
 
 
 def record_fact(
-    session: Session, detainee_id: str, fact: str, value: Any, origin: FactSource
+    session: Session,
+    detainee_id: str,
+    fact: str,
+    value: Any,
+    origin: FactSource,
+    *,
+    flush: bool = True,
 ) -> ProfileFact:
+    """Add a fact. ``flush=False`` leaves the insert to the next flush (ingest adds many
+    facts in one go; the row's id is then not known yet)."""
     if fact not in FACTS:
         raise ValueError(f"unknown profile fact {fact!r}; known: {', '.join(FACTS)}")
     row = ProfileFact(
@@ -46,7 +54,8 @@ def record_fact(
         recorded_at=utc_now(),
     )
     session.add(row)
-    session.flush()
+    if flush:
+        session.flush()
     return row
 
 

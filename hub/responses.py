@@ -23,19 +23,34 @@ def _values(answer: Any, question_type: str) -> list[Any]:
     return [answer]
 
 
+# A stored version never changes (a different file needs a new version), so what its answers
+# map to can be kept for the life of the process instead of loaded for every response.
+_MAPPINGS: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+
+
+def _fact_mappings(session: Session, form_id: str, version: str) -> list[dict[str, Any]] | None:
+    key = (str(session.get_bind().engine.url), form_id, version)
+    if key not in _MAPPINGS:
+        stored = find_version(session, form_id, version)
+        if stored is None:
+            return None
+        _MAPPINGS[key] = list(stored.facts)
+    return _MAPPINGS[key]
+
+
 def apply_questionnaire_response(session: Session, event: EventBase) -> None:
     if not isinstance(event, QuestionnaireResponseEvent):
         raise TypeError(f"not a questionnaire response: {event.event_type}")
     if event.subject is None:
         raise ValueError("a questionnaire response must name its detainee (subject)")
     body = event.body
-    version = find_version(session, body.form_id, body.form_version)
-    if version is None:
+    facts = _fact_mappings(session, body.form_id, body.form_version)
+    if facts is None:
         raise ValueError(
             f"questionnaire {body.form_id} version {body.form_version} is not on the hub; "
             "import it, then replay the parked message"
         )
-    for mapping in version.facts:
+    for mapping in facts:
         answer = body.answers.get(mapping["name"])
         if answer is None or answer == "":
             continue  # skipped or not relevant
@@ -48,7 +63,7 @@ def apply_questionnaire_response(session: Session, event: EventBase) -> None:
             event.id,
         )
         for value in _values(answer, mapping["type"]):
-            record_fact(session, event.subject, mapping["fact"], value, origin)
+            record_fact(session, event.subject, mapping["fact"], value, origin, flush=False)
     if body.form_id in HEALTH_FORMS:
         try:
             record_screening(

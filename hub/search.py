@@ -20,7 +20,16 @@ from hub.models import Detainee
 _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
 _ARABIC_LETTERS = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ة": "ه", "ى": "ي"})
 _ARABIC_LETTERS.update(str.maketrans({"ؤ": "و", "ئ": "ي"}))
-_LATIN_VARIANTS = (("ou", "u"), ("oo", "u"), ("ee", "i"), ("ch", "sh"), ("dj", "j"), ("q", "k"))
+_LATIN_VARIANTS = (
+    ("ou", "u"),
+    ("oo", "u"),
+    ("ee", "i"),
+    ("ch", "sh"),
+    ("ce", "se"),
+    ("ci", "si"),
+    ("dj", "j"),
+    ("q", "k"),
+)
 _PARTICLES = {"el", "al", "ben", "bin", "ibn", "ould", "ait", "bel", "bou", "abu"}
 
 

@@ -508,7 +508,7 @@ def seed(
     say = progress or (lambda message: None)
 
     with sessions.begin() as session:
-        versions = {form_id: _import(session, form_id) for form_id in FORMS}
+        versions = {form_id: _import(session, form_id).version for form_id in FORMS}
         kiosks = _register_kiosks(session)
         courses = _programmes(session, trail, today)
         serial = _last_serial(session) + 1
@@ -541,9 +541,8 @@ def seed(
 
     in_custody = [p for p in people if p.in_custody]
     wanted = detainees // 10 if responses is None else responses
-    intake = versions["masar_intake"]
     messages = [
-        _intake_message(rng, person, intake.version, seqs, now)
+        _intake_message(rng, person, versions["masar_intake"], seqs, now)
         for person in _responders(rng, in_custody, wanted)
     ]
     _ingest(sessions, messages)
@@ -551,7 +550,7 @@ def seed(
     movements = _movement_messages(rng, in_custody, detainees // 20, seqs, now)
     _ingest(sessions, movements)
     screenings = _screening_messages(
-        rng, in_custody, min(5, detainees // 40), versions["phq9"].version, seqs, now
+        rng, in_custody, min(5, detainees // 40), versions["phq9"], seqs, now
     )
     _ingest(sessions, screenings)
 
@@ -700,7 +699,7 @@ def _draw_people(
     first_serial: int,
     count: int,
     today: date,
-    versions: dict[str, QuestionnaireVersion],
+    versions: dict[str, str],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[_Person]]:
     rows: list[dict[str, Any]] = []
     fact_rows: list[dict[str, Any]] = []
@@ -753,7 +752,7 @@ def _draw_people(
 
 
 def _fact_rows(
-    rng: random.Random, person: _Person, today: date, versions: dict[str, QuestionnaireVersion]
+    rng: random.Random, person: _Person, today: date, versions: dict[str, str]
 ) -> list[dict[str, Any]]:
     """Self-declared facts, as if answered at the wing's kiosk in the weeks after admission.
     Occupations are ISCO-08 unit groups, finer than the kiosk's major groups, so that the
@@ -791,7 +790,7 @@ def _fact_rows(
             "provenance": "self_declared",
             "source": source,
             "form_id": form_id,
-            "form_version": versions[form_id].version,
+            "form_version": versions[form_id],
             "question": question,
             "event_id": None,
             "recorded_at": at,
@@ -850,15 +849,16 @@ def _enrol(
     by_site: dict[str, list[str]] = defaultdict(list)
     for programme_id, (_, site) in courses.items():
         by_site[site].append(programme_id)
+    programmes = {p.id: p for p in training.programmes(session, include_inactive=True)}
     requests: dict[str, list[_Person]] = defaultdict(list)
     for person in people:
-        if person.in_custody and rng.random() < 0.08:
-            choices = by_site[person.site]
-            if not person.profile.literate and rng.random() < 0.6:
-                choices = [p for p in choices if p.startswith(LITERACY_COURSE.slug)] or choices
-            requests[rng.choice(choices)].append(person)
+        choices = [p for p in by_site[person.site] if programmes[p].ends_on > person.admitted]
+        if not person.in_custody or not choices or rng.random() >= 0.08:
+            continue
+        if not person.profile.literate and rng.random() < 0.6:
+            choices = [p for p in choices if p.startswith(LITERACY_COURSE.slug)] or choices
+        requests[rng.choice(choices)].append(person)
     rows: list[dict[str, Any]] = []
-    programmes = {p.id: p for p in training.programmes(session, include_inactive=True)}
     for programme_id, asking in sorted(requests.items()):
         course, _ = courses[programme_id]
         programme = programmes[programme_id]
@@ -868,6 +868,7 @@ def _enrol(
             asked = _at(programme.starts_on, 9) - timedelta(
                 days=rng.randint(5, 40), hours=rng.randint(0, 8)
             )
+            asked = max(asked, _at(person.admitted, 9) + timedelta(days=rng.randint(1, 20)))
             asked = min(asked, now - timedelta(hours=rng.randint(1, 72)))
             state, reason = "requested", None
             if not _eligible(person, course):
