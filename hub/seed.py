@@ -1063,11 +1063,7 @@ def _ingest(sessions: sessionmaker[Session], messages: Sequence[Incoming]) -> No
     """Apply kiosk events as an ingest worker does; any refusal is a bug in the seed."""
     for batch in _batches(messages, EVENT_BATCH):
         with sessions.begin() as session:
-            # Held here, the form versions stay in the session's identity map (it keeps
-            # unreferenced rows only weakly), so each response does not load its form again.
-            held = session.scalars(select(QuestionnaireVersion)).all()
             result = apply_batch(session, batch, worker="seed")
-            del held
             if result.dead_lettered:
                 reasons = "; ".join(r.reason for r in result.rejected) or "see dead_letters"
                 raise RuntimeError(f"the hub refused seeded events: {reasons}")
