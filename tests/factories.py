@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.ingest import Incoming
 from protocol import encode, topics, uuid7
-from protocol.events import MovementVerified, MovementVerifiedEvent
+from protocol.events import EventBase, MovementVerified, MovementVerifiedEvent
 from protocol.ids import utc_now
 
 MOVEMENT = MovementVerified(
@@ -29,6 +33,16 @@ def movement(
     )
 
 
-def wire(event: MovementVerifiedEvent) -> tuple[str, bytes]:
+def wire(event: EventBase) -> tuple[str, bytes]:
     """(topic, payload) exactly as a kiosk publishes it."""
     return topics.event_topic(event.site, event.device, event.event_type), encode(event)
+
+
+def incoming(event: EventBase) -> Incoming:
+    """The event as the ingest worker receives it."""
+    return Incoming(*wire(event))
+
+
+def count(session: Session, model: type) -> int:
+    """How many rows a table holds."""
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)

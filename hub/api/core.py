@@ -10,6 +10,7 @@ CSRF to fear).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,7 +171,13 @@ def _body(operation: Operation) -> Any:
 
 
 def _dump(response_type: Any, result: Any) -> Any:
-    return TypeAdapter(response_type).dump_python(result, mode="json")
+    return _adapter(response_type).dump_python(result, mode="json")
+
+
+@functools.cache
+def _adapter(response_type: Any) -> TypeAdapter[Any]:
+    """Built once per response type: building one costs more than the dump itself."""
+    return TypeAdapter(response_type)
 
 
 def _refusal(

@@ -19,8 +19,9 @@ from hub.models import AuditEntry
 from hub.questionnaires import FORMS_DIR
 from hub.questionnaires.library import import_form
 from tests.api_client import Hub, running_hub
+from tests.factories import incoming as wire
 from tests.unit.test_api import intake, movement_event
-from tests.unit.test_health import kiosk_response, phq9, wire
+from tests.unit.test_health import kiosk_response, phq9
 
 
 @pytest.fixture

@@ -8,21 +8,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import health, roster
 from hub.audit import Trail, is_empty, verify
 from hub.health import HealthError
-from hub.ingest import Incoming, apply_batch
+from hub.ingest import apply_batch
 from hub.models import AuditEntry, Event, HealthAlert, Screening, as_utc
 from hub.questionnaires import FORMS_DIR, scoring
 from hub.questionnaires.library import import_form
 from hub.responses import apply_questionnaire_response
-from protocol import encode, topics, uuid7
-from protocol.events import EventBase, QuestionnaireResponse, QuestionnaireResponseEvent
+from protocol import uuid7
+from protocol.events import QuestionnaireResponse, QuestionnaireResponseEvent
 from protocol.ids import format_timestamp, utc_now
-from tests.factories import movement
+from tests.factories import count, movement
+from tests.factories import incoming as wire
 
 KEY = bytes(range(32))
 NURSE = Trail(KEY, "user:nurse-1")
@@ -80,10 +81,6 @@ def screen(
     )
 
 
-def count(session: Session, model: type) -> int:
-    return int(session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 def audit(session: Session) -> list[tuple[str, str | None, dict[str, Any]]]:
     return [
         (e.action, e.subject, e.details)
@@ -111,10 +108,6 @@ def kiosk_response(
             answers={**given, "phq9_total": "99", "phq9_urgent": "no"},  # never trusted
         ),
     )
-
-
-def wire(event: EventBase) -> Incoming:
-    return Incoming(topics.event_topic(event.site, event.device, event.event_type), encode(event))
 
 
 # --- staff entry ---------------------------------------------------------------------------------

@@ -8,17 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import movements, roster
 from hub.audit import is_empty
-from hub.ingest import Incoming, apply_batch
+from hub.ingest import apply_batch
 from hub.models import Detainee, Event, Movement, as_utc
 from hub.movements import MovementError, OutPerson, WingCount
-from protocol import encode, topics, uuid7
+from protocol import uuid7
 from protocol.events import MovementVerified, MovementVerifiedEvent
-from tests.factories import movement
+from tests.factories import count, movement
+from tests.factories import incoming as wire
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 NASTY = "<script>alert('x')</script> \"; DROP TABLE movements;-- & 1=1"
@@ -67,10 +67,6 @@ def moved(
     )
 
 
-def wire(event: MovementVerifiedEvent) -> Incoming:
-    return Incoming(topics.event_topic(event.site, event.device, event.event_type), encode(event))
-
-
 def ingest(sessions: sessionmaker[Session], *events: MovementVerifiedEvent) -> None:
     with sessions.begin() as session:
         apply_batch(session, [wire(e) for e in events])
@@ -82,10 +78,6 @@ def where(sessions: sessionmaker[Session], detainee_id: str) -> tuple[str | None
         assert detainee is not None
         at = detainee.location_at
         return detainee.location, None if at is None else as_utc(at)
-
-
-def count(session: Session, model: type) -> int:
-    return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def test_a_confirmed_movement_moves_the_person_and_an_older_one_arriving_late_does_not(

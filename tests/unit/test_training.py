@@ -7,12 +7,12 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import profiles, roster, training
 from hub.audit import Trail, verify
-from hub.ingest import Incoming, apply_batch
+from hub.ingest import apply_batch
 from hub.models import (
     Attendance,
     AuditEntry,
@@ -26,9 +26,11 @@ from hub.models import (
     as_utc,
 )
 from hub.training import TrainingError
-from protocol import encode, topics, uuid7
+from protocol import uuid7
 from protocol.events import TrainingEnrolmentRequested, TrainingEnrolmentRequestedEvent
 from protocol.ids import utc_now
+from tests.factories import count
+from tests.factories import incoming as wire
 
 KEY = bytes(range(32))
 REGISTRAR = Trail(KEY, "user:registrar-1")
@@ -91,10 +93,6 @@ def last_details(session: Session) -> dict[str, Any]:
     return entry.details
 
 
-def count(session: Session, model: type) -> int:
-    return int(session.scalar(select(func.count()).select_from(model)) or 0)
-
-
 def kiosk_request(
     detainee_id: str, programme_id: str, seq: int = 1, note: str | None = None
 ) -> TrainingEnrolmentRequestedEvent:
@@ -107,10 +105,6 @@ def kiosk_request(
         subject=detainee_id,
         body=TrainingEnrolmentRequested(programme_id=programme_id, note=note),
     )
-
-
-def wire(event: TrainingEnrolmentRequestedEvent) -> Incoming:
-    return Incoming(topics.event_topic(event.site, event.device, event.event_type), encode(event))
 
 
 # --- programmes --------------------------------------------------------------------------------
