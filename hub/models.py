@@ -137,13 +137,20 @@ class Detainee(Base):
     released_on: Mapped[date | None] = mapped_column(Date)
     location: Mapped[str | None] = mapped_column(String(128), doc="where the last movement led")
     location_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    name_search: Mapped[str] = mapped_column(
-        String(400), default="", doc="both names folded for spelling-tolerant search"
-    )
-    __table_args__ = (
-        Index("ix_detainees_wing", "site", "wing"),
-        Index("ix_detainees_name_search", "name_search"),
-    )
+    __table_args__ = (Index("ix_detainees_wing", "site", "wing"),)
+
+
+# Byte order on PostgreSQL too, so that "starts with" is a range of the index (hub.search).
+SearchText = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+
+class SearchWord(Base):
+    """One word a detainee is found by: a folded name word, ``~`` a spelling skeleton, or
+    ``#`` the prison number (hub.search builds them)."""
+
+    __tablename__ = "detainee_search_words"
+    word: Mapped[str] = mapped_column(SearchText, primary_key=True)
+    detainee_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
 
 
 class Badge(Base):

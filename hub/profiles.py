@@ -28,34 +28,31 @@ class FactSource:
     event_id: str | None = None
 
 
-def record_fact(
-    session: Session,
-    detainee_id: str,
-    fact: str,
-    value: Any,
-    origin: FactSource,
-    *,
-    flush: bool = True,
-) -> ProfileFact:
-    """Add a fact. ``flush=False`` leaves the insert to the next flush (ingest adds many
-    facts in one go; the row's id is then not known yet)."""
+def fact_row(detainee_id: str, fact: str, value: Any, origin: FactSource) -> dict[str, Any]:
+    """A ``profile_facts`` row, checked, for an insert of many facts at once (ingest)."""
     if fact not in FACTS:
         raise ValueError(f"unknown profile fact {fact!r}; known: {', '.join(FACTS)}")
-    row = ProfileFact(
-        detainee_id=detainee_id,
-        fact=fact,
-        value=value,
-        provenance=origin.provenance,
-        source=origin.source,
-        form_id=origin.form_id,
-        form_version=origin.form_version,
-        question=origin.question,
-        event_id=origin.event_id,
-        recorded_at=utc_now(),
-    )
+    return {
+        "detainee_id": detainee_id,
+        "fact": fact,
+        "value": value,
+        "provenance": origin.provenance,
+        "source": origin.source,
+        "form_id": origin.form_id,
+        "form_version": origin.form_version,
+        "question": origin.question,
+        "event_id": origin.event_id,
+        "recorded_at": utc_now(),
+    }
+
+
+def record_fact(
+    session: Session, detainee_id: str, fact: str, value: Any, origin: FactSource
+) -> ProfileFact:
+    """Add one fact and return its row (with its id)."""
+    row = ProfileFact(**fact_row(detainee_id, fact, value, origin))
     session.add(row)
-    if flush:
-        session.flush()
+    session.flush()
     return row
 
 

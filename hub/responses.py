@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from hub.health import HEALTH_FORMS, HealthError, record_screening
-from hub.profiles import FactSource, record_fact
+from hub.models import ProfileFact
+from hub.profiles import FactSource, fact_row
 from hub.questionnaires.library import find_version
 from protocol.events import EventBase, QuestionnaireResponseEvent
 
@@ -50,6 +52,7 @@ def apply_questionnaire_response(session: Session, event: EventBase) -> None:
             f"questionnaire {body.form_id} version {body.form_version} is not on the hub; "
             "import it, then replay the parked message"
         )
+    rows: list[dict[str, Any]] = []
     for mapping in facts:
         answer = body.answers.get(mapping["name"])
         if answer is None or answer == "":
@@ -62,8 +65,12 @@ def apply_questionnaire_response(session: Session, event: EventBase) -> None:
             mapping["name"],
             event.id,
         )
-        for value in _values(answer, mapping["type"]):
-            record_fact(session, event.subject, mapping["fact"], value, origin, flush=False)
+        rows += [
+            fact_row(event.subject, mapping["fact"], value, origin)
+            for value in _values(answer, mapping["type"])
+        ]
+    if rows:  # one statement for the whole response, no ids read back
+        session.execute(insert(ProfileFact), rows)
     if body.form_id in HEALTH_FORMS:
         try:
             record_screening(

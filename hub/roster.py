@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from hub.models import Badge, Detainee, Device, Staff, SyncChange, SyncDocument, Template
-from hub.search import search_key
+from hub.search import index_detainee
 from protocol.ids import utc_now
 
 DOCUMENT_KINDS = ("policy", "questionnaire", "programme")
@@ -92,22 +92,21 @@ def admit(
 ) -> None:
     """A detainee arrives: identity, wing, badges and templates."""
     _check_sizes(photo_thumbnail, templates)
-    session.add(
-        Detainee(
-            id=detainee_id,
-            prison_number=prison_number,
-            name_latin=name_latin,
-            name_arabic=name_arabic,
-            preferred_language=preferred_language,
-            literate=literate,
-            photo_thumbnail=photo_thumbnail,
-            site=site,
-            wing=wing,
-            state="in_custody",
-            updated_at=now or utc_now(),
-            name_search=search_key(name_latin, name_arabic),
-        )
+    detainee = Detainee(
+        id=detainee_id,
+        prison_number=prison_number,
+        name_latin=name_latin,
+        name_arabic=name_arabic,
+        preferred_language=preferred_language,
+        literate=literate,
+        photo_thumbnail=photo_thumbnail,
+        site=site,
+        wing=wing,
+        state="in_custody",
+        updated_at=now or utc_now(),
     )
+    session.add(detainee)
+    index_detainee(session, detainee)
     for uid in badges:
         session.add(Badge(uid=uid, owner_kind="detainee", owner_id=detainee_id))
     _add_templates(session, detainee_id, templates)
@@ -132,7 +131,8 @@ def update_detainee(session: Session, detainee_id: str, **fields: Any) -> None:
     detainee = _detainee(session, detainee_id)
     for name, value in fields.items():
         setattr(detainee, name, value)
-    detainee.name_search = search_key(detainee.name_latin, detainee.name_arabic)
+    if {"prison_number", "name_latin", "name_arabic"} & set(fields):
+        index_detainee(session, detainee)
     detainee.updated_at = utc_now()
     note_change(session, detainee.site, detainee.wing, "detainee", detainee_id)
 

@@ -39,11 +39,12 @@ from hub.models import (
     Enrolment,
     ProfileFact,
     QuestionnaireVersion,
+    SearchWord,
     SyncChange,
 )
 from hub.questionnaires import FORMS_DIR
 from hub.questionnaires.library import import_form
-from hub.search import search_key
+from hub.search import search_rows
 from protocol import encode, topics, uuid7
 from protocol.events import (
     EventBase,
@@ -528,6 +529,11 @@ def seed(
         rows, fact_rows, chunk_people = _draw_people(rng, serial + start, count, today, versions)
         with sessions.begin() as session:
             _insert(session, Detainee, rows)
+            words = (
+                search_rows(r["id"], r["prison_number"], r["name_latin"], r["name_arabic"])
+                for r in rows
+            )
+            _insert(session, SearchWord, [w for found in words for w in found])
             _insert(session, ProfileFact, fact_rows)
             _note_changes(session, chunk_people)
         people += chunk_people
@@ -738,7 +744,6 @@ def _draw_people(
                 "released_on": released,
                 "location": None,
                 "location_at": None,
-                "name_search": search_key(latin, arabic),
             }
         )
         profiled = rng.random() < 0.7

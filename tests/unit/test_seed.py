@@ -29,10 +29,11 @@ from hub.models import (
     ProfileFact,
     Programme,
     Screening,
+    SearchWord,
     SeqGap,
     SyncChange,
 )
-from hub.search import find_detainees, search_key
+from hub.search import find_detainees, search_words
 from hub.seed import GIVEN_MEN, WINGS, SeedError, seed
 from masar.cli import cli
 
@@ -66,7 +67,12 @@ def test_seeding_200_people_makes_what_it_reports_in_one_audit_entry(
         assert all(PRISON_NUMBER.fullmatch(n) for n in numbers)
         assert all(LATIN.fullmatch(p.name_latin) for p in people)
         assert all(ARABIC.fullmatch(p.name_arabic) for p in people)
-        assert all(p.name_search == search_key(p.name_latin, p.name_arabic) for p in people)
+        words = {(w.detainee_id, w.word) for w in session.scalars(select(SearchWord))}
+        assert words == {
+            (p.id, word)
+            for p in people
+            for word in search_words(p.prison_number, p.name_latin, p.name_arabic)
+        }
         released = [p for p in people if p.state == "released"]
         held = [p for p in people if p.state == "in_custody"]
         assert len(released) == report.released and len(held) + len(released) == 200
