@@ -6,9 +6,9 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from protocol.codec import explain
 from protocol.events import Identifier, KioskMode
@@ -49,6 +49,66 @@ class UiConfig(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
 
 
+Width = Annotated[int, Field(ge=64, le=4096, multiple_of=2, description="image width, pixels")]
+Height = Annotated[int, Field(ge=48, le=3072, multiple_of=2, description="image height, pixels")]
+
+
+class Picamera2Config(Section):
+    """The Raspberry Pi camera (ribbon cable), through picamera2."""
+
+    driver: Literal["picamera2"] = "picamera2"
+    camera_num: Annotated[int, Field(ge=0, description="which Pi camera: 0 is the first")] = 0
+    width: Width = 640
+    height: Height = 480
+    fps: Annotated[float, Field(gt=0, le=120, description="frames per second")] = 15.0
+
+
+class OpenCVConfig(Section):
+    """A USB webcam (or a video file or stream) through OpenCV's VideoCapture."""
+
+    driver: Literal["opencv"] = "opencv"
+    device: int | str = Field(
+        default=0,
+        description="camera number (0 is /dev/video0), a device path, a video file or a stream URL",
+    )
+    width: Width = 640
+    height: Height = 480
+    retry_every: Annotated[
+        float, Field(gt=0, le=60, description="seconds between attempts to reopen a lost camera")
+    ] = 1.0
+
+
+class ReplayConfig(Section):
+    """Recorded images played back as a camera: for tests, the demo and trials without hardware."""
+
+    driver: Literal["replay"] = "replay"
+    path: Path = Field(description="a video file, an image, or a folder of images (sorted by name)")
+    fps: Annotated[
+        float | None, Field(gt=0, description="frames per second; none: as fast as they are read")
+    ] = None
+    loop: bool = Field(default=True, description="start again from the first frame at the end")
+
+
+CAMERA_DRIVER_NAMES = ("picamera2", "opencv", "replay")
+
+
+def _camera_driver(value: Any) -> Any:
+    return value.get("driver") if isinstance(value, dict) else getattr(value, "driver", None)
+
+
+CameraConfig = Annotated[
+    Annotated[Picamera2Config, Tag("picamera2")]
+    | Annotated[OpenCVConfig, Tag("opencv")]
+    | Annotated[ReplayConfig, Tag("replay")],
+    Discriminator(
+        _camera_driver,
+        custom_error_type="camera_driver",
+        custom_error_message="driver must be one of "
+        + ", ".join(f'"{name}"' for name in CAMERA_DRIVER_NAMES),
+    ),
+]
+
+
 class KioskConfig(Section):
     site: Identifier
     device: Identifier
@@ -58,6 +118,9 @@ class KioskConfig(Section):
     outbox: OutboxConfig = OutboxConfig()
     sync: SyncConfig = SyncConfig()
     ui: UiConfig = UiConfig()
+    camera: CameraConfig | None = Field(
+        default=None, description="the camera for faces (default: none, no face identification)"
+    )
     cache_key_file: Path | None = Field(
         default=None,
         description="the 256-bit key encrypting cached templates, written at provisioning "

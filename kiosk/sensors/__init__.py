@@ -1,1 +1,48 @@
-"""Hardware behind small interfaces: camera, fingerprint sensor, badge reader (later issues)."""
+"""Hardware behind small interfaces: the camera now; fingerprint sensor and badge reader later.
+
+Every sensor raises SensorError with a message written for staff, and says through health()
+what is wrong, so the kiosk's status shows a broken camera before a detainee meets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from protocol.messages import SensorHealth
+
+__all__ = ["Camera", "Frame", "SensorError", "SensorHealth"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One camera image: BGR uint8 (H, W, 3), the layout OpenCV expects.
+
+    Each frame owns its pixels: no driver writes into an array it has handed out.
+    """
+
+    pixels: np.ndarray
+    captured_at: float  # time.monotonic() when the driver grabbed the image
+    source: str  # "opencv:/dev/video0", "picamera2:0", "replay:/path/to/faces"
+
+
+class SensorError(Exception):
+    """A sensor failed. The message is shown to staff as it is, so it is written for them."""
+
+
+class Camera(Protocol):
+    def read(self, timeout: float = 2.0) -> Frame:
+        """The newest frame not returned before, waiting up to timeout seconds for one.
+
+        Raises SensorError ("The camera stopped sending images; check its cable.") when none
+        comes in time or the camera is gone.
+        """
+        ...
+
+    def health(self) -> SensorHealth:
+        """ok, or in detail what is wrong, in words staff can act on (for the kiosk's status)."""
+        ...
+
+    def close(self) -> None: ...
