@@ -1,10 +1,13 @@
 """Identification policy: what must match, per kiosk mode, before someone counts as identified.
 
 Pure rules, no I/O and no clock, so the kiosk flow, the hub and the tests all reason the same
-way. ``plan_for`` says which factors to collect and in what order; ``decide`` judges the
-``ModalityCheck`` results collected so far against that plan; ``Decision.identification``
-builds the body of the ``identification`` event, which records every check with its score
-and the threshold in force.
+way. The policy states target false-match rates, never scores: ``thresholds_in_force`` looks
+each target up in the kiosk's calibrations (measured on real faces by ``masar kiosk
+calibrate``) and refuses when the kiosk has none for a modality the mode needs. ``plan_for``
+says which factors to collect and in what order; ``decide`` judges the ``ModalityCheck``
+results collected so far against that plan; ``Decision.identification`` builds the body of
+the ``identification`` event, which records every check with its score and the threshold in
+force.
 
 A scored check must agree with its own threshold: ``matched`` is true exactly when
 ``score >= threshold``, and the threshold must be the policy's. ``decide`` refuses anything
@@ -14,12 +17,20 @@ else with a ValueError rather than guessing which of the two fields lies.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from kiosk.recognition.calibration import (
+    CALIBRATE_HINT,
+    FMR_TARGETS,
+    CalibratedModality,
+    Calibration,
+    CalibrationError,
+    fmr_key,
+)
 from protocol.events import Identification, KioskMode, Modality, ModalityCheck
 
 Comparison = Literal["1:1", "1:N", "exact"]
@@ -27,34 +38,43 @@ Person = Literal["staff", "detainee"]
 Outcome = Literal["matched", "not_matched", "incomplete"]
 
 Rate = Annotated[float, Field(gt=0, lt=1)]
-CosineThreshold = Annotated[float, Field(ge=-1, le=1)]
+
+
+def _calibrated_target(rate: float) -> float:
+    if rate not in FMR_TARGETS.values():
+        raise ValueError(
+            "must be a calibrated false-match rate: " + ", ".join(map(str, FMR_TARGETS.values()))
+        )
+    return rate
+
+
+TargetRate = Annotated[float, AfterValidator(_calibrated_target)]
 
 
 class PolicyConfig(BaseModel):
-    """The policy a kiosk applies; synced from the hub as JSON and kept in the kiosk's cache."""
+    """The policy a kiosk applies; synced from the hub as JSON and kept in the kiosk's cache.
+
+    It names target false-match rates; the thresholds come from the kiosk's calibration
+    (``thresholds_in_force``), so no threshold here is a guessed score.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    face_1to1_threshold: CosineThreshold = Field(
-        default=0.42,
-        description="face 1:1 (against the badge's owner): lowest cosine score that matches; "
-        "set from measured score distributions",
+    face_1to1_false_match_rate: TargetRate = Field(
+        default=1e-3,
+        description="face 1:1 (against the badge's owner): accepted chance that someone "
+        "else's face matches; the kiosk's face calibration gives the threshold for it",
     )
-    face_1n_threshold: CosineThreshold = Field(
-        default=0.5,
-        description="face 1:N (against the whole wing): lowest cosine score that matches; "
-        "set from measured score distributions",
+    face_1n_false_match_rate: TargetRate = Field(
+        default=1e-4,
+        description="face 1:N (against the whole wing): accepted chance that one comparison "
+        "with someone else's face matches; the kiosk's face calibration gives the threshold, "
+        "and the wing-size rule multiplies this rate by the wing",
     )
-    fingerprint_1to1_threshold: float = Field(
-        default=40.0,
-        ge=0,
-        description="fingerprint 1:1 (against the badge's owner): lowest matcher score that "
-        "matches, in the matcher's own units",
-    )
-    face_1n_false_match_rate: Rate = Field(
-        default=1e-5,
-        description="measured chance that one comparison with someone else's face scores at or "
-        "above face_1n_threshold",
+    fingerprint_1to1_false_match_rate: TargetRate = Field(
+        default=1e-3,
+        description="fingerprint 1:1 (against the badge's owner): accepted chance that someone "
+        "else's finger matches; the kiosk's fingerprint calibration gives the threshold",
     )
     max_false_identification_rate: Rate = Field(
         default=1e-3,
@@ -69,11 +89,81 @@ class PolicyConfig(BaseModel):
     movement_check_rule: Literal["badge_face_or_finger", "badge_face", "badge_finger"] = Field(
         default="badge_face_or_finger",
         description="after staff badge + PIN, the detainee's badge then face 1:1 and/or "
-        "fingerprint 1:1, as the kiosk's sensors allow",
+        "fingerprint 1:1, as the kiosk's sensors and calibrations allow",
     )
     enrolment_rule: Literal["badge"] = Field(
         default="badge",
         description="staff badge + PIN to open the station, then the detainee's badge",
+    )
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The thresholds in force on one kiosk: the policy's target rates looked up in its
+    calibrations. None for a modality the kiosk has no calibration for."""
+
+    face_1to1: float | None = None
+    face_1n: float | None = None
+    fingerprint_1to1: float | None = None
+
+
+_MOVEMENT_BIOMETRICS: dict[str, tuple[CalibratedModality, ...]] = {
+    "badge_face_or_finger": ("face", "fingerprint"),
+    "badge_face": ("face",),
+    "badge_finger": ("fingerprint",),
+}
+
+
+def _modalities_for(mode: KioskMode, config: PolicyConfig) -> tuple[CalibratedModality, ...]:
+    """The scored modalities a mode can use; it needs at least one of them (if any)."""
+    if mode == "self_service":
+        return ("face",)
+    if mode == "movement_check":
+        return _MOVEMENT_BIOMETRICS[config.movement_check_rule]
+    return ()
+
+
+def _no_calibration(modalities: Sequence[CalibratedModality]) -> CalibrationError:
+    return CalibrationError(
+        f"this kiosk has no {' or '.join(modalities)} calibration; {CALIBRATE_HINT}"
+    )
+
+
+def _calibrated(calibration: Calibration | None, rate: float) -> float | None:
+    """The calibrated threshold for ``rate``, refusing a set too small to show that rate."""
+    if calibration is None:
+        return None
+    if fmr_key(rate) in calibration.limited_by_sample():
+        raise CalibrationError(
+            f"the {calibration.modality} calibration scored only "
+            f"{calibration.impostor_pairs:,} pairs of different people, too few to show a "
+            f"false-match rate of {fmr_key(rate)} ({math.ceil(1 / rate):,} needed); calibrate "
+            "on more people or choose a higher rate"
+        )
+    return calibration.threshold_for(rate)
+
+
+def thresholds_in_force(
+    config: PolicyConfig,
+    calibrations: Mapping[CalibratedModality, Calibration],
+    mode: KioskMode,
+) -> Thresholds:
+    """The thresholds ``config`` sets on a kiosk holding ``calibrations``, working in ``mode``.
+
+    Refuses with a CalibrationError when the mode needs a modality the kiosk has no
+    calibration for (for "badge_face_or_finger", when it has neither), or when a calibration
+    measured too few impostor pairs for the rate the policy asks.
+    """
+    wanted = _modalities_for(mode, config)
+    usable = [m for m in wanted if m in calibrations]
+    if wanted and not usable:
+        raise _no_calibration(wanted)
+    face = calibrations.get("face") if "face" in usable else None
+    finger = calibrations.get("fingerprint") if "fingerprint" in usable else None
+    return Thresholds(
+        face_1to1=_calibrated(face, config.face_1to1_false_match_rate),
+        face_1n=_calibrated(face, config.face_1n_false_match_rate),
+        fingerprint_1to1=_calibrated(finger, config.fingerprint_1to1_false_match_rate),
     )
 
 
@@ -139,7 +229,11 @@ def expected_false_identification_rate(false_match_rate: float, wing_size: int) 
 
 
 def face_1n_allowed(config: PolicyConfig, wing_size: int) -> bool:
-    """Face alone is allowed when its expected false-identification rate is within the bound."""
+    """Face alone is allowed when its expected false-identification rate is within the bound.
+
+    The per-comparison rate is the policy's 1:N target: the calibrated threshold for it
+    measured at most that rate on at least 1/rate pairs of different people
+    (``thresholds_in_force`` refuses a calibration too small to show it)."""
     rate = expected_false_identification_rate(config.face_1n_false_match_rate, wing_size)
     return rate <= config.max_false_identification_rate
 
@@ -171,17 +265,22 @@ def _exact(modality: Modality) -> Factor:
     return Factor(modality, "exact")
 
 
-def plan_for(mode: KioskMode, config: PolicyConfig, wing_size: int) -> Plan:
-    """The rule that applies to ``mode`` on a kiosk whose wing holds ``wing_size`` detainees."""
-    face_1to1 = Factor("face", "1:1", config.face_1to1_threshold)
-    finger_1to1 = Factor("fingerprint", "1:1", config.fingerprint_1to1_threshold)
+def plan_for(mode: KioskMode, config: PolicyConfig, thresholds: Thresholds, wing_size: int) -> Plan:
+    """The rule that applies to ``mode`` on a kiosk whose wing holds ``wing_size`` detainees.
+
+    A biometric the kiosk has no threshold for is not offered; when the mode is left with
+    none, the CalibrationError says which calibration is missing.
+    """
     staff_badge_pin = (Step("staff", (_exact("badge"),)), Step("staff", (_exact("pin"),)))
     detainee_badge = Step("detainee", (_exact("badge"),))
 
     if mode == "self_service":
+        if thresholds.face_1to1 is None or thresholds.face_1n is None:
+            raise _no_calibration(("face",))
+        face_1to1 = Factor("face", "1:1", thresholds.face_1to1)
         refusal = face_only_refusal(config, wing_size)
         if config.self_service_rule == "face_1n_if_safe" and refusal is None:
-            face_1n = Factor("face", "1:N", config.face_1n_threshold)
+            face_1n = Factor("face", "1:N", thresholds.face_1n)
             return Plan(mode, "self_service.face_1n", (Step("detainee", (face_1n,)),))
         return Plan(
             mode,
@@ -192,11 +291,14 @@ def plan_for(mode: KioskMode, config: PolicyConfig, wing_size: int) -> Plan:
 
     if mode == "movement_check":
         rule = config.movement_check_rule
-        biometrics = {
-            "badge_face_or_finger": (face_1to1, finger_1to1),
-            "badge_face": (face_1to1,),
-            "badge_finger": (finger_1to1,),
-        }[rule]
+        offered = {
+            "face": Factor("face", "1:1", thresholds.face_1to1),
+            "fingerprint": Factor("fingerprint", "1:1", thresholds.fingerprint_1to1),
+        }
+        wanted = _MOVEMENT_BIOMETRICS[rule]
+        biometrics = tuple(offered[m] for m in wanted if offered[m].threshold is not None)
+        if not biometrics:
+            raise _no_calibration(wanted)
         return Plan(
             mode,
             f"movement_check.{rule}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Literal
 
 import pytest
 from hypothesis import given
@@ -16,17 +17,46 @@ from kiosk.policy import (
     Plan,
     PolicyConfig,
     Step,
+    Thresholds,
     decide,
     expected_false_identification_rate,
     face_1n_allowed,
     face_only_refusal,
     plan_for,
+    thresholds_in_force,
 )
+from kiosk.recognition.calibration import CalibratedModality, Calibration, CalibrationError
 from protocol.events import Identification, ModalityCheck
 
-CONFIG = PolicyConfig()  # face 1:N FMR 1e-5, bound 1e-3: face alone for up to 100 people
-SMALL_WING = 100
-LARGE_WING = 2000
+
+def calibration(
+    modality: str, thresholds: list[float], impostor_pairs: int = 75_000
+) -> Calibration:
+    """A calibration as ``masar kiosk calibrate`` writes it, with thresholds for 1e-2, 1e-3
+    and 1e-4 (the face figures are of the order measured on faces-dev)."""
+    return Calibration.model_validate(
+        {
+            "modality": modality,
+            "thresholds": dict(zip(["1e-2", "1e-3", "1e-4"], thresholds, strict=True)),
+            "genuine_pairs": 3_000,
+            "impostor_pairs": impostor_pairs,
+            "identities": 34,
+            "samples": 396,
+            "eer": 0.002,
+            "data": "../shared/data/faces-dev",
+            "model_sha256": "0" * 64,
+            "measured_at": "2025-01-01T00:00:00Z",
+        }
+    )
+
+
+FACE = calibration("face", [0.33, 0.42, 0.5])
+FINGER = calibration("fingerprint", [30.0, 40.0, 52.0])
+CALIBRATIONS: dict[CalibratedModality, Calibration] = {"face": FACE, "fingerprint": FINGER}
+CONFIG = PolicyConfig()  # 1:1 at FMR 1e-3, 1:N at 1e-4, bound 1e-3: face alone for up to 10
+THRESHOLDS = thresholds_in_force(CONFIG, CALIBRATIONS, "movement_check")
+SMALL_WING = 10
+LARGE_WING = 200
 
 BADGE_OK = ModalityCheck(modality="badge", comparison="exact", matched=True)
 BADGE_UNKNOWN = ModalityCheck(modality="badge", comparison="exact", matched=False)
@@ -35,15 +65,15 @@ PIN_WRONG = ModalityCheck(modality="pin", comparison="exact", matched=False)
 
 
 def face_1to1(score: float) -> ModalityCheck:
-    return Factor("face", "1:1", CONFIG.face_1to1_threshold).check_with_score(score)
+    return Factor("face", "1:1", THRESHOLDS.face_1to1).check_with_score(score)
 
 
 def face_1n(score: float) -> ModalityCheck:
-    return Factor("face", "1:N", CONFIG.face_1n_threshold).check_with_score(score)
+    return Factor("face", "1:N", THRESHOLDS.face_1n).check_with_score(score)
 
 
 def finger_1to1(score: float) -> ModalityCheck:
-    return Factor("fingerprint", "1:1", CONFIG.fingerprint_1to1_threshold).check_with_score(score)
+    return Factor("fingerprint", "1:1", THRESHOLDS.fingerprint_1to1).check_with_score(score)
 
 
 def shape(plan: Plan) -> list[tuple[str, list[str]]]:
@@ -69,22 +99,22 @@ def test_expected_false_identification_rate_refuses_a_negative_wing() -> None:
 
 
 def test_face_1n_allowed_at_the_boundary_and_refused_one_person_later() -> None:
-    # 1 − (1 − 1e-5)^100 = 0.0009995 ≤ 0.001 < 0.0010095 = 1 − (1 − 1e-5)^101
-    assert face_1n_allowed(CONFIG, 100)
-    assert not face_1n_allowed(CONFIG, 101)
+    # 1 − (1 − 1e-4)^10 = 0.00099955 ≤ 0.001 < 0.0010995 = 1 − (1 − 1e-4)^11
+    assert face_1n_allowed(CONFIG, 10)
+    assert not face_1n_allowed(CONFIG, 11)
 
 
 def test_face_1n_boundary_follows_the_configured_rates() -> None:
-    strict = PolicyConfig(face_1n_false_match_rate=1e-6, max_false_identification_rate=1e-4)
-    assert face_1n_allowed(strict, 100)
-    assert not face_1n_allowed(strict, 101)
+    coarse = PolicyConfig(face_1n_false_match_rate=1e-3, max_false_identification_rate=1e-2)
+    assert face_1n_allowed(coarse, 10)
+    assert not face_1n_allowed(coarse, 11)
     loose = PolicyConfig(max_false_identification_rate=1e-2)
-    assert face_1n_allowed(loose, 1005)
-    assert not face_1n_allowed(loose, 1006)
+    assert face_1n_allowed(loose, 100)
+    assert not face_1n_allowed(loose, 101)
 
 
 @given(
-    fmr=st.floats(min_value=1e-9, max_value=0.1),
+    fmr=st.sampled_from([1e-2, 1e-3, 1e-4]),
     bound=st.floats(min_value=1e-6, max_value=0.5),
     wing=st.integers(min_value=1, max_value=100_000),
 )
@@ -99,14 +129,14 @@ def test_face_1n_allowed_for_a_wing_implies_allowed_for_a_smaller_wing(
 
 def test_face_only_refusal_explains_the_numbers_for_a_large_wing() -> None:
     assert face_only_refusal(CONFIG, LARGE_WING) == (
-        "The wing has 2,000 people: face alone could match the wrong person about "
-        "1 time in 51 attempts, and the limit is 1 time in 1,000. A badge is needed too."
+        "The wing has 200 people: face alone could match the wrong person about "
+        "1 time in 50 attempts, and the limit is 1 time in 1,000. A badge is needed too."
     )
 
 
 def test_face_only_refusal_speaks_in_hundreds_when_wrong_more_often_than_not() -> None:
-    assert face_only_refusal(CONFIG, 200_000) == (
-        "The wing has 200,000 people: face alone could match the wrong person about "
+    assert face_only_refusal(CONFIG, 20_000) == (
+        "The wing has 20,000 people: face alone could match the wrong person about "
         "86 times in 100 attempts, and the limit is 1 time in 1,000. A badge is needed too."
     )
 
@@ -119,29 +149,30 @@ def test_face_only_refusal_is_none_for_a_small_wing() -> None:
 
 
 def test_plan_self_service_is_face_1n_for_a_small_wing() -> None:
-    plan = plan_for("self_service", CONFIG, SMALL_WING)
+    plan = plan_for("self_service", CONFIG, THRESHOLDS, SMALL_WING)
     assert plan.rule == "self_service.face_1n"
     assert shape(plan) == [("detainee", ["face 1:N"])]
-    assert plan.steps[0].options[0].threshold == CONFIG.face_1n_threshold
+    assert plan.steps[0].options[0].threshold == FACE.thresholds["1e-4"]
     assert plan.explanation is None
 
 
 def test_plan_self_service_asks_for_a_badge_for_a_large_wing() -> None:
-    plan = plan_for("self_service", CONFIG, LARGE_WING)
+    plan = plan_for("self_service", CONFIG, THRESHOLDS, LARGE_WING)
     assert plan.rule == "self_service.badge_face"
     assert shape(plan) == [("detainee", ["badge exact"]), ("detainee", ["face 1:1"])]
-    assert plan.steps[1].options[0].threshold == CONFIG.face_1to1_threshold
+    assert plan.steps[1].options[0].threshold == FACE.thresholds["1e-3"]
     assert plan.explanation == face_only_refusal(CONFIG, LARGE_WING)
 
 
 def test_plan_self_service_always_asks_for_a_badge_when_configured() -> None:
-    plan = plan_for("self_service", PolicyConfig(self_service_rule="badge_face"), SMALL_WING)
+    config = PolicyConfig(self_service_rule="badge_face")
+    plan = plan_for("self_service", config, THRESHOLDS, SMALL_WING)
     assert plan.rule == "self_service.badge_face"
     assert plan.explanation is None
 
 
 def test_plan_movement_check_offers_face_or_finger_after_staff_and_badge() -> None:
-    plan = plan_for("movement_check", CONFIG, LARGE_WING)
+    plan = plan_for("movement_check", CONFIG, THRESHOLDS, LARGE_WING)
     assert plan.rule == "movement_check.badge_face_or_finger"
     assert shape(plan) == [
         ("staff", ["badge exact"]),
@@ -159,13 +190,13 @@ def test_plan_movement_check_offers_one_biometric_when_configured(
     rule: str, last_step: list[str]
 ) -> None:
     config = PolicyConfig.model_validate({"movement_check_rule": rule})
-    plan = plan_for("movement_check", config, SMALL_WING)
+    plan = plan_for("movement_check", config, THRESHOLDS, SMALL_WING)
     assert plan.rule == f"movement_check.{rule}"
     assert shape(plan)[-1] == ("detainee", last_step)
 
 
 def test_plan_enrolment_is_staff_badge_and_pin_then_detainee_badge() -> None:
-    plan = plan_for("enrolment", CONFIG, LARGE_WING)
+    plan = plan_for("enrolment", CONFIG, THRESHOLDS, LARGE_WING)
     assert plan.rule == "enrolment.badge"
     assert shape(plan) == [
         ("staff", ["badge exact"]),
@@ -176,10 +207,10 @@ def test_plan_enrolment_is_staff_badge_and_pin_then_detainee_badge() -> None:
 
 # --- decisions -------------------------------------------------------------------------------
 
-BADGE_FACE = plan_for("self_service", CONFIG, LARGE_WING)
-FACE_1N = plan_for("self_service", CONFIG, SMALL_WING)
-MOVEMENT = plan_for("movement_check", CONFIG, LARGE_WING)
-ENROLMENT = plan_for("enrolment", CONFIG, LARGE_WING)
+BADGE_FACE = plan_for("self_service", CONFIG, THRESHOLDS, LARGE_WING)
+FACE_1N = plan_for("self_service", CONFIG, THRESHOLDS, SMALL_WING)
+MOVEMENT = plan_for("movement_check", CONFIG, THRESHOLDS, LARGE_WING)
+ENROLMENT = plan_for("enrolment", CONFIG, THRESHOLDS, LARGE_WING)
 
 
 def test_decide_matched_when_every_step_matched() -> None:
@@ -188,7 +219,7 @@ def test_decide_matched_when_every_step_matched() -> None:
 
 
 def test_decide_matched_at_exactly_the_threshold() -> None:
-    assert decide(FACE_1N, [face_1n(CONFIG.face_1n_threshold)]).outcome == "matched"
+    assert decide(FACE_1N, [face_1n(FACE.thresholds["1e-4"])]).outcome == "matched"
 
 
 @pytest.mark.parametrize("last", [face_1to1(0.6), finger_1to1(55.0)], ids=["face", "fingerprint"])
@@ -321,7 +352,7 @@ def test_decide_face_1to1_matches_exactly_when_the_score_reaches_the_threshold(
     score: float,
 ) -> None:
     decision = decide(BADGE_FACE, [BADGE_OK, face_1to1(score)])
-    expected = "matched" if score >= CONFIG.face_1to1_threshold else "not_matched"
+    expected = "matched" if score >= FACE.thresholds["1e-3"] else "not_matched"
     assert decision.outcome == expected
 
 
@@ -375,10 +406,9 @@ def test_check_with_score_is_refused_for_an_exact_factor() -> None:
 
 def test_policy_config_round_trips_through_json() -> None:
     config = PolicyConfig(
-        face_1to1_threshold=0.38,
-        face_1n_threshold=0.55,
-        fingerprint_1to1_threshold=48.5,
-        face_1n_false_match_rate=3.2e-6,
+        face_1to1_false_match_rate=1e-2,
+        face_1n_false_match_rate=1e-3,
+        fingerprint_1to1_false_match_rate=1e-4,
         max_false_identification_rate=5e-4,
         self_service_rule="badge_face",
         movement_check_rule="badge_finger",
@@ -395,11 +425,12 @@ def test_policy_config_documents_every_field() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("face_1n_false_match_rate", 0.0, "greater than 0"),
+        ("face_1n_false_match_rate", 1e-5, "calibrated false-match rate: 0.01, 0.001, 0.0001"),
+        ("face_1to1_false_match_rate", 0.0, "calibrated false-match rate"),
+        ("fingerprint_1to1_false_match_rate", "often", "valid number"),
         ("max_false_identification_rate", 1.0, "less than 1"),
-        ("face_1to1_threshold", 1.5, "less than or equal to 1"),
-        ("fingerprint_1to1_threshold", -1.0, "greater than or equal to 0"),
-        ("face_1n_threshold", float("nan"), "finite number"),
+        ("max_false_identification_rate", float("nan"), "finite number"),
+        ("face_1to1_threshold", 0.42, "Extra inputs are not permitted"),
         ("self_service_rule", "face_only", "'face_1n_if_safe' or 'badge_face'"),
         ("wing_size", 10, "Extra inputs are not permitted"),
     ],
@@ -412,7 +443,7 @@ def test_policy_config_refuses_a_bad_value(field: str, value: object, message: s
 
 def test_policy_config_is_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
-        CONFIG.face_1n_threshold = 0.1  # type: ignore[misc]
+        CONFIG.face_1n_false_match_rate = 1e-2  # type: ignore[misc]
 
 
 def test_step_option_for_finds_the_alternative() -> None:
@@ -420,9 +451,85 @@ def test_step_option_for_finds_the_alternative() -> None:
     assert step == Step(
         "detainee",
         (
-            Factor("face", "1:1", CONFIG.face_1to1_threshold),
-            Factor("fingerprint", "1:1", CONFIG.fingerprint_1to1_threshold),
+            Factor("face", "1:1", FACE.thresholds["1e-3"]),
+            Factor("fingerprint", "1:1", FINGER.thresholds["1e-3"]),
         ),
     )
     assert step.option_for("fingerprint") == step.options[1]
     assert step.option_for("pin") is None
+
+
+# --- thresholds from the kiosk's calibration -------------------------------------------------
+
+
+def test_thresholds_in_force_are_the_calibrated_ones_for_the_target_rates() -> None:
+    resolved = (THRESHOLDS.face_1to1, THRESHOLDS.face_1n, THRESHOLDS.fingerprint_1to1)
+    assert resolved == (0.42, 0.5, 40.0)
+    config = PolicyConfig(
+        face_1to1_false_match_rate=1e-4,
+        face_1n_false_match_rate=1e-2,
+        fingerprint_1to1_false_match_rate=1e-2,
+    )
+    assert thresholds_in_force(config, CALIBRATIONS, "movement_check") == Thresholds(
+        face_1to1=0.5, face_1n=0.33, fingerprint_1to1=30.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("mode", "rule", "calibrations", "message"),
+    [
+        ("self_service", "badge_face_or_finger", {"fingerprint": FINGER}, "no face calibration"),
+        ("movement_check", "badge_face", {"fingerprint": FINGER}, "no face calibration"),
+        ("movement_check", "badge_finger", {"face": FACE}, "no fingerprint calibration"),
+        ("movement_check", "badge_face_or_finger", {}, "no face or fingerprint calibration"),
+    ],
+    ids=["self-service", "movement-face", "movement-finger", "movement-either"],
+)
+def test_thresholds_in_force_refuses_a_kiosk_without_the_calibration_its_mode_needs(
+    mode: Literal["self_service", "movement_check"],
+    rule: Literal["badge_face_or_finger", "badge_face", "badge_finger"],
+    calibrations: dict[CalibratedModality, Calibration],
+    message: str,
+) -> None:
+    config = PolicyConfig(movement_check_rule=rule)
+    with pytest.raises(CalibrationError, match=re.escape(message)):
+        thresholds_in_force(config, calibrations, mode)
+
+
+def test_thresholds_in_force_names_the_command_that_calibrates() -> None:
+    with pytest.raises(CalibrationError) as caught:
+        thresholds_in_force(CONFIG, {}, "self_service")
+    assert str(caught.value) == (
+        "this kiosk has no face calibration; run `masar kiosk calibrate --data DIR`"
+    )
+
+
+def test_thresholds_in_force_needs_no_calibration_for_enrolment() -> None:
+    assert thresholds_in_force(CONFIG, {}, "enrolment") == Thresholds()
+    plan = plan_for("enrolment", CONFIG, Thresholds(), LARGE_WING)
+    assert plan.rule == "enrolment.badge"
+
+
+def test_plan_movement_check_offers_only_the_calibrated_biometric() -> None:
+    thresholds = thresholds_in_force(CONFIG, {"face": FACE}, "movement_check")
+    plan = plan_for("movement_check", CONFIG, thresholds, LARGE_WING)
+    assert shape(plan)[-1] == ("detainee", ["face 1:1"])
+
+
+def test_plan_refuses_a_mode_whose_thresholds_are_missing() -> None:
+    with pytest.raises(CalibrationError, match="no face calibration"):
+        plan_for("self_service", CONFIG, Thresholds(fingerprint_1to1=40.0), SMALL_WING)
+
+
+def test_thresholds_in_force_refuses_a_calibration_too_small_for_the_target_rate() -> None:
+    small = calibration("face", [0.33, 0.42, 0.5], impostor_pairs=5_000)
+    assert thresholds_in_force(
+        PolicyConfig(face_1n_false_match_rate=1e-3), {"face": small}, "self_service"
+    ) == Thresholds(face_1to1=0.42, face_1n=0.42)
+    with pytest.raises(CalibrationError) as caught:
+        thresholds_in_force(CONFIG, {"face": small}, "self_service")
+    assert str(caught.value) == (
+        "the face calibration scored only 5,000 pairs of different people, too few to show a "
+        "false-match rate of 1e-4 (10,000 needed); calibrate on more people or choose a "
+        "higher rate"
+    )
