@@ -321,6 +321,109 @@ def device_add(config_path: Path | None, site: str, device_id: str, wing: str, m
 
 
 @hub_group.group()
+def models() -> None:
+    """The model store: the face model files kiosks download from this hub (never from the
+    internet), each checked against the SHA-256 Masar was tested with.
+
+    Example: masar hub models install --config hub.toml
+    """
+
+
+def _store_models(config: HubConfig, paths: list[Path]) -> None:
+    """Check and store every file, all or nothing, and say what became of each."""
+    from sqlalchemy.orm import Session
+
+    from hub.db import open_engine, upgrade
+    from hub.model_store import ModelStoreError, add_models
+
+    trail = _cli_trail(config)
+    engine = open_engine(config.database_url)
+    try:
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            added = add_models(session, trail, paths)
+    except ModelStoreError as exc:
+        raise click.ClickException(f"{exc}; nothing was stored") from None
+    finally:
+        engine.dispose()
+    for model in added:
+        click.echo(f"{model.name}: {model.outcome} ({model.size:,} bytes, SHA-256 {model.sha256})")
+
+
+@models.command("install")
+@config_option
+@click.option(
+    "--from",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="take the files from this folder instead of the npm registry (a hub without internet)",
+)
+def models_install(config_path: Path | None, folder: Path | None) -> None:
+    """Fetch the models a new hub needs from the npm registry (`npm pack` of
+    faceplugin-face-recognition-js@0.0.1), check each one's SHA-256 and store them for the
+    kiosks. With --from DIR, every catalogued model file in DIR is taken instead. YuNet is in
+    no registry: add it with `masar hub models add`.
+
+    Example: masar hub models install --config hub.toml
+    """
+    import tempfile
+
+    from hub.model_store import ModelStoreError, folder_models, registry_models
+
+    config = _load(config_path)
+    with tempfile.TemporaryDirectory(prefix="masar-models-") as work:
+        try:
+            paths = folder_models(folder) if folder else registry_models(Path(work))
+        except ModelStoreError as exc:
+            raise click.ClickException(str(exc)) from None
+        _store_models(config, paths)
+
+
+@models.command("add")
+@config_option
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+def models_add(config_path: Path | None, files: tuple[Path, ...]) -> None:
+    """Store model files known to Masar (the file name says which; its SHA-256 must match),
+    e.g. YuNet, which no package registry carries.
+
+    Example: masar hub models add face_detection_yunet_2023mar.onnx --config hub.toml
+    """
+    _store_models(_load(config_path), list(files))
+
+
+@models.command("list")
+@config_option
+def models_list(config_path: Path | None) -> None:
+    """Show the stored models, and the catalogued ones the store still lacks.
+
+    Example: masar hub models list --config hub.toml
+    """
+    from sqlalchemy.orm import Session
+
+    from hub.db import open_engine, upgrade
+    from hub.model_store import list_models
+    from protocol.models import CATALOGUE
+
+    config = _load(config_path)
+    engine = open_engine(config.database_url)
+    try:
+        upgrade(engine)
+        with Session(engine) as session:
+            stored = list_models(session)
+    finally:
+        engine.dispose()
+    width = max(len(name) for name in CATALOGUE)
+    for model in stored:
+        click.echo(
+            f"{model.name:<{width}}  {model.size:>9,} bytes  {model.sha256[:12]}…  {model.role}  "
+            f"added {model.added_at:%Y-%m-%d %H:%M} by {model.added_by}  ({model.licence})"
+        )
+    for name in sorted(set(CATALOGUE) - {m.name for m in stored}):
+        click.echo(f"{name:<{width}}  missing: {CATALOGUE[name].source}")
+
+
+@hub_group.group()
 def user() -> None:
     """People who log in to the hub's web pages and API, each with one role.
 

@@ -214,6 +214,24 @@ class SyncChange(Base):
     __table_args__ = (Index("ix_sync_changes_site", "site", "id"),)
 
 
+class ModelFile(Base):
+    """A model file kiosks download from the hub, checked against protocol.models.CATALOGUE
+    when it was added. ``sha256`` and ``size`` describe ``data``; kiosks check both again."""
+
+    __tablename__ = "model_files"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    role: Mapped[str] = mapped_column(String(64))
+    input: Mapped[str] = mapped_column(Text)
+    normalisation: Mapped[str] = mapped_column(Text)
+    licence: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    added_by: Mapped[str] = mapped_column(String(128))
+
+
 class AuditEntry(Base):
     """Append-only, hash-chained: each row's MAC covers its content and the previous MAC."""
 

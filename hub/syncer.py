@@ -8,6 +8,8 @@ Cursors (opaque to kiosks):
 
 Each answer is bounded in count and bytes. A change names a record; the record is read
 as it is now, so a detainee who left the wing (transfer, release) becomes a delete.
+A "model" change carries a model file's manifest entry (hub.model_store), never its bytes:
+the kiosk asks for those separately.
 """
 
 from __future__ import annotations
@@ -20,12 +22,22 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.models import Badge, Detainee, Device, Staff, SyncChange, SyncDocument, Template
+from hub.model_store import manifest_entry
+from hub.models import (
+    Badge,
+    Detainee,
+    Device,
+    ModelFile,
+    Staff,
+    SyncChange,
+    SyncDocument,
+    Template,
+)
 from hub.roster import DOCUMENT_KINDS
 from protocol import SyncRequest, SyncResponse, dumps
 from protocol.messages import Change
 
-SNAPSHOT_KINDS = ("policy", "questionnaire", "programme", "staff", "detainee")
+SNAPSHOT_KINDS = ("policy", "questionnaire", "programme", "staff", "detainee", "model")
 MAX_BYTES = 200_000  # stays under the 256 KiB message limit with the envelope around it
 
 
@@ -149,6 +161,8 @@ def _keys(session: Session, device: Device, kind: str, after: str, limit: int) -
             )
             .order_by(Detainee.id)
         )
+    elif kind == "model":  # every kiosk of every site gets every model
+        statement = select(ModelFile.name).where(ModelFile.name > after).order_by(ModelFile.name)
     elif kind == "staff":
         statement = (
             select(Staff.id)
@@ -251,6 +265,11 @@ def _current(session: Session, device: Device, kind: str, key: str) -> Change:
                 "badges": _badges(session, "staff", key),
             },
         )
+    if kind == "model":
+        entry = manifest_entry(session, key)
+        if entry is None:
+            return gone
+        return Change(kind=kind, op="upsert", key=key, data=entry.model_dump(mode="json"))
     if kind in DOCUMENT_KINDS:
         document = session.get(SyncDocument, (kind, key))
         if (

@@ -28,9 +28,11 @@ from hub import mqtt as hub_mqtt
 from hub.config import HubConfig
 from hub.db import open_engine, session_factory, upgrade
 from hub.ingest import BatchResult, Incoming, apply_batch, apply_status, park_refused
+from hub.model_store import answer_chunk
 from hub.syncer import answer
 from protocol import Ack, ProtocolError, Rejection, SyncRequest, decode_message, encode, topics
 from protocol.ids import utc_now
+from protocol.messages import ModelChunk, ModelChunkRequest, SyncResponse
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ class Received:
     mid: int
     qos: int
     message: Incoming
-    kind: str  # "event", "status" or "sync"
+    kind: str  # "event", "status", "sync" or "model" (a request for a piece of a model file)
     connection: int  # PUBACK only on the connection the message came on
     response_topic: str | None = None
     correlation: bytes | None = None
@@ -86,6 +88,7 @@ class IngestWorker:
         client.subscribe(topics.shared_events_filter(), qos=1)
         client.subscribe(topics.shared_status_filter(), qos=1)
         client.subscribe(topics.shared_sync_requests_filter(), qos=1)
+        client.subscribe(topics.shared_model_requests_filter(), qos=1)
         self._connected.set()
         logger.info("ingest worker %s connected", self.name)
 
@@ -106,6 +109,8 @@ class IngestWorker:
             kind = "status"
         elif message.topic.endswith("/sync/request"):
             kind = "sync"
+        elif message.topic.endswith("/model/request"):
+            kind = "model"
         else:
             kind = "event"
         self._inbox.put(
@@ -157,11 +162,11 @@ class IngestWorker:
         return batch
 
     def _process(self, batch: list[Received]) -> None:
-        requests = [r for r in batch if r.kind == "sync"]
+        requests = [r for r in batch if r.kind in ("sync", "model")]
         if requests:
             for request in requests:
                 self._answer_sync(request)
-            batch = [r for r in batch if r.kind != "sync"]
+            batch = [r for r in batch if r.kind not in ("sync", "model")]
             if not batch:
                 return
         result = self._commit(batch)
@@ -232,11 +237,16 @@ class IngestWorker:
         return None
 
     def _answer_sync(self, received: Received) -> None:
-        """Answer one sync request on the asking kiosk's own response topic only."""
+        """Answer one sync (or model file) request on the asking kiosk's own response topic."""
+        request: SyncRequest | ModelChunkRequest
         try:
             parts = topics.parse_topic(received.message.topic)
-            request = decode_message(received.message.payload, SyncRequest)
-            expected = topics.sync_response_topic(parts.site, parts.device)
+            if received.kind == "model":
+                request = decode_message(received.message.payload, ModelChunkRequest)
+                expected = topics.model_response_topic(parts.site, parts.device)
+            else:
+                request = decode_message(received.message.payload, SyncRequest)
+                expected = topics.sync_response_topic(parts.site, parts.device)
             if (request.site, request.device) != (parts.site, parts.device):
                 raise ProtocolError("a sync request names another kiosk than its topic")
             if received.response_topic != expected:
@@ -244,11 +254,14 @@ class IngestWorker:
         except ProtocolError as error:
             logger.error("ignored a sync request on %s: %s", received.message.topic, error)
         else:
-            response = None
+            response: SyncResponse | ModelChunk | None = None
             while response is None and not self._stopping.is_set():
                 try:
                     with self.sessions() as session:
-                        response = answer(session, request)
+                        if isinstance(request, ModelChunkRequest):
+                            response = answer_chunk(session, request)
+                        else:
+                            response = answer(session, request)
                 except OperationalError as error:
                     logger.warning("database unavailable for a sync answer: %s", error)
                     time.sleep(1.0)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from kiosk import __version__, caches, outbox, store
+from kiosk import __version__, caches, model_files, outbox, store
 from kiosk.bus import BusUnavailable, Message, MqttBus
 from kiosk.caretaker import Caretaker, Job
 from kiosk.config import KioskConfig
@@ -106,6 +106,9 @@ class Agent:
         self.bus.subscribe(
             topics.sync_response_topic(config.site, config.device), self._on_stray_answer
         )
+        self.bus.subscribe(
+            topics.model_response_topic(config.site, config.device), self._on_stray_answer
+        )
         self._refresh = threading.Event()
 
     @property
@@ -124,6 +127,9 @@ class Agent:
                 "at": utc_now(),
                 "software_version": __version__,
                 "mode": self.mode(db) if db is not None else self.config.mode,
+                "model_hashes": model_files.present_models(
+                    model_files.models_dir(self.config.data_dir)
+                ),
                 "outbox_depth": depth,
                 "last_sync_at": caches.get_setting(db, "last_sync_at") if db else None,
                 "problems": problems,

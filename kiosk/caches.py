@@ -1,5 +1,6 @@
 """The kiosk's copies of hub records for its wing: roster, badges, templates, staff,
-questionnaires, training catalogue and policy, plus a few settings (sync cursor, mode).
+questionnaires, training catalogue and policy, the hub's model manifest (which model files
+to hold, not their bytes: kiosk/model_files.py), plus a few settings (sync cursor, mode).
 
 Every function runs inside the caller's ``store.write(db)`` transaction.
 """
@@ -15,9 +16,9 @@ import numpy as np
 from sqlite_utils import Database
 
 from kiosk.vault import TemplateVault
-from protocol.messages import Change
+from protocol.messages import Change, ModelManifestEntry
 
-DOCUMENT_KINDS = ("policy", "questionnaire", "programme")
+DOCUMENT_KINDS = ("policy", "questionnaire", "programme", "model")
 
 
 class CacheError(ValueError):
@@ -115,6 +116,8 @@ def apply_change(db: Database, vault: TemplateVault, change: Change) -> None:
         elif change.kind == "staff":
             _put_staff(db, change.key, change.data if change.op == "upsert" else None)
         elif change.kind in DOCUMENT_KINDS:
+            if change.kind == "model" and change.op == "upsert":
+                ModelManifestEntry.model_validate(change.data)  # refuse a malformed entry
             db.execute(
                 "DELETE FROM documents WHERE kind = ? AND key = ?", [change.kind, change.key]
             )
@@ -129,6 +132,12 @@ def apply_change(db: Database, vault: TemplateVault, change: Change) -> None:
         raise CacheError(
             f"the hub sent a {change.kind} record {change.key!r} that cannot be stored: {exc!r}"
         ) from None
+
+
+def model_manifest(db: Database) -> dict[str, ModelManifestEntry]:
+    """The model files the hub holds, by file name, as of the last sync."""
+    rows = db.execute("SELECT key, data FROM documents WHERE kind = 'model' ORDER BY key")
+    return {str(key): ModelManifestEntry.model_validate_json(data) for key, data in rows}
 
 
 def wipe(db: Database) -> None:

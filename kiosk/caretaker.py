@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kiosk import caches, store
+from kiosk import caches, model_files, store
 from kiosk.bus import BusUnavailable, Message, MqttBus
 from kiosk.config import KioskConfig
 from kiosk.sync import SyncError, SyncReport, purge_old_copies, sync
@@ -144,6 +144,7 @@ class Caretaker:
                 device=self.config.device,
                 limit=self.config.sync.page_size,
                 timeout=self.config.sync.timeout,
+                models_dir=model_files.models_dir(self.config.data_dir),
             )
             logger.info("synced: %s", self.last_report)
         elif job.kind == "wipe_caches":

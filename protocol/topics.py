@@ -14,8 +14,26 @@ from protocol.ids import is_identifier
 
 PREFIX = "masar/v1"
 INGEST_GROUP = "hub-ingest"
-Channel = Literal["event", "status", "ack", "sync/request", "sync/response", "cmd"]
-CHANNELS: tuple[Channel, ...] = ("event", "status", "ack", "sync/request", "sync/response", "cmd")
+Channel = Literal[
+    "event",
+    "status",
+    "ack",
+    "sync/request",
+    "sync/response",
+    "model/request",
+    "model/response",
+    "cmd",
+]
+CHANNELS: tuple[Channel, ...] = (
+    "event",
+    "status",
+    "ack",
+    "sync/request",
+    "sync/response",
+    "model/request",
+    "model/response",
+    "cmd",
+)
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 
@@ -51,6 +69,15 @@ def sync_response_topic(site: str, device: str) -> str:
     return f"{_kiosk(site, device)}/sync/response"
 
 
+def model_request_topic(site: str, device: str) -> str:
+    """A kiosk asks the hub for a piece of a model file (MQTT v5 request/response)."""
+    return f"{_kiosk(site, device)}/model/request"
+
+
+def model_response_topic(site: str, device: str) -> str:
+    return f"{_kiosk(site, device)}/model/response"
+
+
 def cmd_topic(site: str, device: str) -> str:
     return f"{_kiosk(site, device)}/cmd"
 
@@ -81,6 +108,15 @@ def sync_requests_filter(site: str = "+") -> str:
 def shared_sync_requests_filter(group: str = INGEST_GROUP, site: str = "+") -> str:
     """Sync requests spread over the ingest workers, which answer them."""
     return f"$share/{group}/{sync_requests_filter(site)}"
+
+
+def model_requests_filter(site: str = "+") -> str:
+    return f"{PREFIX}/{site}/kiosk/+/model/request"
+
+
+def shared_model_requests_filter(group: str = INGEST_GROUP, site: str = "+") -> str:
+    """Model file requests spread over the ingest workers, which answer them."""
+    return f"$share/{group}/{model_requests_filter(site)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,105 @@
+"""The model files in the kiosk's ``<data_dir>/models`` folder: which it holds, and putting a
+new one in place only once its SHA-256 is the one both the catalogue and the hub name.
+
+A download goes to ``<name>.part`` and is moved over the old file with os.replace(), so the
+folder only ever holds complete, checked files: a refused or interrupted download leaves the
+old file as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from protocol.models import CATALOGUE, spec_for
+
+MODELS_FOLDER = "models"
+_known: dict[Path, tuple[tuple[int, int, int], str]] = {}  # path -> ((inode, size, mtime), hash)
+
+
+class ModelFileError(ValueError):
+    """A model file was refused; the message says which, why, and that nothing was replaced."""
+
+
+def models_dir(data_dir: Path) -> Path:
+    return data_dir / MODELS_FOLDER
+
+
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256, read again only when its size or modification time changed."""
+    stat = path.stat()
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    cached = _known.get(path)
+    if cached is not None and cached[0] == identity:
+        return cached[1]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    _known[path] = (identity, digest.hexdigest())
+    return digest.hexdigest()
+
+
+def present_models(directory: Path) -> dict[str, str]:
+    """File name -> SHA-256 of each catalogued model in ``directory`` (wrong ones included,
+    so that the kiosk's status shows them)."""
+    found = {}
+    for name in sorted(CATALOGUE):
+        path = directory / name
+        try:
+            found[name] = sha256_of(path)
+        except OSError:
+            continue  # absent, or being replaced right now
+    return found
+
+
+def _short(digest: str) -> str:
+    return f"{digest[:12]}…"
+
+
+def check_offer(name: str, sha256: str) -> None:
+    """Refuse, before downloading, a model the catalogue does not know in this version."""
+    try:
+        spec = spec_for(name)
+    except ValueError as exc:
+        raise ModelFileError(f"the hub offers {exc}; not downloaded") from None
+    if sha256 != spec.sha256:
+        raise ModelFileError(
+            f"the hub offers {name} with SHA-256 {_short(sha256)}, but Masar was tested with "
+            f"{_short(spec.sha256)}; not downloaded, the kiosk keeps its current file"
+        )
+
+
+def verify(path: Path, name: str, sha256: str) -> None:
+    """The file at ``path`` must be the catalogue's ``name`` and the version the hub named."""
+    check_offer(name, sha256)
+    actual = sha256_of(path)
+    if actual != sha256:
+        raise ModelFileError(
+            f"{name} from the hub has SHA-256 {_short(actual)}, expected {_short(sha256)}; "
+            "this is not the file Masar was tested with, so the kiosk refused it and keeps its "
+            "current file (the hub's copy may be damaged: add it there again)"
+        )
+
+
+def install(part: Path, directory: Path, name: str, sha256: str) -> Path:
+    """Verify a downloaded ``.part`` file and move it into place; a refused file is deleted
+    and the old one left untouched."""
+    try:
+        with part.open("rb") as handle:
+            os.fsync(handle.fileno())  # on disk before it replaces a working file
+        verify(part, name, sha256)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        _known.pop(part, None)
+        raise
+    target = directory / name
+    os.replace(part, target)
+    _known.pop(part, None)
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)  # the rename itself survives a power cut
+    finally:
+        os.close(descriptor)
+    return target
