@@ -28,6 +28,9 @@ python_ok() { python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info
 
 setup() {
     local packages=(mosquitto fonts-dejavu-core)  # the font: partner PDFs (Latin and Arabic)
+    # Badge readers: pcscd and its virtual reader (tests, demo); pyscard is compiled from
+    # source against libpcsclite-dev. The tests start a pcscd of their own.
+    packages+=(pcscd libpcsclite-dev vsmartcard-vpcd gcc python3-dev)
     python_ok || packages+=(python3 python3-venv)
     if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         packages+=(postgresql)

@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from hub.models import DeadLetter, Event, KioskState
 from hub.movements import apply_movement_verified
 from hub.responses import apply_questionnaire_response
 from hub.sequences import record_seqs
+from hub.staff_locks import record_pin_lock
 from hub.training import apply_enrolment_request
 from protocol import ProtocolError, Status, decode_event, decode_message, topics
 from protocol.events import EventBase
@@ -34,6 +36,10 @@ HANDLERS: dict[str, Callable[[Session, EventBase], None]] = {
     "questionnaire.response": apply_questionnaire_response,
     "training.enrolment_requested": apply_enrolment_request,
     "movement.verified": apply_movement_verified,
+}
+# Effects that write the audit log, so they need its key: run when apply_batch has it.
+AUDITED_HANDLERS: dict[str, Callable[[bytes, Session, EventBase], None]] = {
+    "staff.pin_locked": record_pin_lock,
 }
 
 
@@ -68,8 +74,13 @@ def apply_batch(
     *,
     now: datetime | None = None,
     worker: str | None = None,
+    audit_key: bytes | None = None,
 ) -> BatchResult:
-    """Validate and commit a batch of event messages. Call inside ``session.begin()``."""
+    """Validate and commit a batch of event messages. Call inside ``session.begin()``.
+
+    The AUDITED_HANDLERS (a staff PIN lock goes into the audit log) need ``audit_key``;
+    without it such an event is refused and parked, never half-applied.
+    """
     now = now or utc_now()
     result = BatchResult()
     decoded: list[tuple[Incoming, EventBase]] = []
@@ -114,7 +125,10 @@ def apply_batch(
         ordered = [
             events[i] for i in sorted(inserted, key=lambda i: (events[i].site, events[i].device))
         ]
-        refused = _apply_effects(session, ordered)
+        handlers = dict(HANDLERS)
+        for audited, handler in AUDITED_HANDLERS.items():
+            handlers[audited] = _no_audit_key if audit_key is None else partial(handler, audit_key)
+        refused = _apply_effects(session, ordered, handlers)
         for new in ordered:
             if new.id not in refused:
                 by_device[(new.site, new.device)].append(new.seq)
@@ -149,7 +163,18 @@ def apply_batch(
 _REFUSALS = (ValueError, LookupError)
 
 
-def _apply_effects(session: Session, new: Sequence[EventBase]) -> dict[str, str]:
+def _no_audit_key(session: Session, event: EventBase) -> None:
+    raise ValueError(
+        f"this ingest was started without the audit key, so {event.event_type} cannot be "
+        "written to the audit log; replay the parked message from a worker that has it"
+    )
+
+
+def _apply_effects(
+    session: Session,
+    new: Sequence[EventBase],
+    handlers: dict[str, Callable[[Session, EventBase], None]],
+) -> dict[str, str]:
     """Run the handlers of new events; return the refused ones' ids with the reason.
 
     A refusal (ValueError or LookupError: an unknown form, programme or person) must undo
@@ -157,13 +182,13 @@ def _apply_effects(session: Session, new: Sequence[EventBase]) -> dict[str, str]
     flush for the whole batch); only if one refuses are they run again, each in its own
     savepoint, to find which. Any other error is a bug and fails the batch.
     """
-    handled = [event for event in new if event.event_type in HANDLERS]
+    handled = [event for event in new if event.event_type in handlers]
     if not handled:
         return {}
     try:
         with session.begin_nested():
             for event in handled:
-                HANDLERS[event.event_type](session, event)
+                handlers[event.event_type](session, event)
         return {}
     except _REFUSALS:
         pass
@@ -171,7 +196,7 @@ def _apply_effects(session: Session, new: Sequence[EventBase]) -> dict[str, str]
     for event in handled:
         try:
             with session.begin_nested():
-                HANDLERS[event.event_type](session, event)
+                handlers[event.event_type](session, event)
         except _REFUSALS as refusal:
             refused[event.id] = f"could not be applied: {str(refusal).strip(chr(39))}"
     return refused

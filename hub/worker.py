@@ -25,6 +25,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalErr
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import mqtt as hub_mqtt
+from hub.audit import load_key
 from hub.config import HubConfig
 from hub.db import open_engine, session_factory, upgrade
 from hub.ingest import BatchResult, Incoming, apply_batch, apply_status, park_refused
@@ -61,6 +62,7 @@ class IngestWorker:
 
     def __init__(self, config: HubConfig, name: str = "1") -> None:
         self.config = config
+        self.audit_key = load_key(config.audit_key_file)
         self.name = name
         self.engine = open_engine(config.database_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
@@ -195,7 +197,9 @@ class IngestWorker:
         while not self._stopping.is_set():
             try:
                 with self.sessions.begin() as session:
-                    result = apply_batch(session, events, worker=self.name)
+                    result = apply_batch(
+                        session, events, worker=self.name, audit_key=self.audit_key
+                    )
                     for status in statuses:
                         apply_status(session, status)
                 return result

@@ -138,6 +138,16 @@ class EnrolmentCaptured(WireModel):
         return self
 
 
+class StaffPinLocked(WireModel):
+    """A staff member's PIN was locked on a kiosk after too many wrong PINs in a row.
+
+    The staff member is the event's ``actor``. The kiosk lifts the lock when the hub sends
+    that staff member a new PIN hash (an administrator sets a new PIN).
+    """
+
+    wrong_tries: int = Field(ge=1, le=1000, description="wrong PINs in a row that locked it")
+
+
 # --- envelope --------------------------------------------------------------------------------
 
 
@@ -189,12 +199,25 @@ class EnrolmentCapturedEvent(EventBase):
     body: EnrolmentCaptured
 
 
+class StaffPinLockedEvent(EventBase):
+    event_type: ClassVar[str] = "staff.pin_locked"
+    type: Literal["staff.pin_locked"] = "staff.pin_locked"
+    body: StaffPinLocked
+
+    @model_validator(mode="after")
+    def _names_the_staff_member(self) -> StaffPinLockedEvent:
+        if self.actor is None:
+            raise ValueError("a PIN lock must name the staff member (actor)")
+        return self
+
+
 Event = (
     IdentificationEvent
     | QuestionnaireResponseEvent
     | TrainingEnrolmentRequestedEvent
     | MovementVerifiedEvent
     | EnrolmentCapturedEvent
+    | StaffPinLockedEvent
 )
 
 EVENT_TYPES: dict[str, type[EventBase]] = {
@@ -205,6 +228,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         TrainingEnrolmentRequestedEvent,
         MovementVerifiedEvent,
         EnrolmentCapturedEvent,
+        StaffPinLockedEvent,
     )
 }
 
