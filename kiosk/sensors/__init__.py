@@ -1,4 +1,4 @@
-"""Hardware behind small interfaces: the camera now; fingerprint sensor and badge reader later.
+"""Hardware behind small interfaces: the camera and the badge reader; the fingerprint sensor next.
 
 Every sensor raises SensorError with a message written for staff, and says through health()
 what is wrong, so the kiosk's status shows a broken camera before a detainee meets it.
@@ -13,7 +13,16 @@ import numpy as np
 
 from protocol.messages import SensorHealth
 
-__all__ = ["Camera", "Frame", "SensorError", "SensorHealth"]
+__all__ = [
+    "BadgeReaderError",
+    "Camera",
+    "CardReader",
+    "CardTap",
+    "Frame",
+    "SensorError",
+    "SensorHealth",
+    "UnreadableBadge",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +55,35 @@ class Camera(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CardTap:
+    """A badge laid on a reader: its UID and ATR in upper-case hex, and which reader."""
+
+    uid: str
+    atr: str
+    reader: str
+
+
+class CardReader(Protocol):
+    def wait_for_card(self, timeout: float) -> CardTap | None:
+        """The next badge laid on a reader, or None when none comes within timeout seconds.
+
+        A badge left on the reader is returned once; it must be lifted and laid again.
+        Raises UnreadableBadge when a badge was there but could not be read, and
+        BadgeReaderError when no badge can be read at all.
+        """
+        ...
+
+    def health(self) -> SensorHealth: ...
+
+    def close(self) -> None: ...
+
+
+class BadgeReaderError(SensorError):
+    """No badge can be read (reader service down, no reader); the message is for staff."""
+
+
+class UnreadableBadge(BadgeReaderError):
+    """This badge could not be read (pulled away, not a badge, a UID of the wrong length)."""

@@ -9,21 +9,22 @@ SCardGetStatusChange, so that it can start again from nothing when the ground mo
 reader unplugged and plugged back (the PnP notification makes it list the readers again)
 or pcscd restarted (the old context is dead; a new one is made). An outage shorter than
 ``outage_grace`` seconds is waited out; a longer one raises BadgeReaderError.
-
-CardTap and CardReader live here for now; they move to kiosk/sensors/__init__.py with the
-other sensor interfaces.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from smartcard import scard  # type: ignore[import-untyped]
 
-from kiosk.sensors import SensorError, SensorHealth
+from kiosk.sensors import (
+    BadgeReaderError,
+    CardTap,
+    SensorHealth,
+    UnreadableBadge,
+)
 
 GET_UID = [0xFF, 0xCA, 0x00, 0x00, 0x00]  # PC/SC part 3 GET DATA: the card's UID
 UID_LENGTHS = (4, 7, 10)  # ISO/IEC 14443-3 single, double and triple size UIDs
@@ -54,38 +55,6 @@ PULLED = (
     "The badge was taken away before it could be read. "
     "Hold it on the reader until the screen changes."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CardTap:
-    """A badge laid on a reader: its UID and ATR in upper-case hex, and which reader."""
-
-    uid: str
-    atr: str
-    reader: str
-
-
-class CardReader(Protocol):
-    def wait_for_card(self, timeout: float) -> CardTap | None:
-        """The next badge laid on a reader, or None when none comes within timeout seconds.
-
-        A badge left on the reader is returned once; it must be lifted and laid again.
-        Raises UnreadableBadge when a badge was there but could not be read, and
-        BadgeReaderError when no badge can be read at all.
-        """
-        ...
-
-    def health(self) -> SensorHealth: ...
-
-    def close(self) -> None: ...
-
-
-class BadgeReaderError(SensorError):
-    """No badge can be read (reader service down, no reader); the message is for staff."""
-
-
-class UnreadableBadge(BadgeReaderError):
-    """This badge could not be read (pulled away, not a badge, a UID of the wrong length)."""
 
 
 class _ServiceLost(Exception):
