@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from kiosk.config import ConfigError, KioskConfig, load_config
+
+if TYPE_CHECKING:
+    from kiosk.recognition.evaluation import FaceSet
 
 config_option = click.option(
     "--config",
@@ -87,3 +93,148 @@ def outbox(config_path: Path | None) -> None:
         click.echo(f"refused by the hub: {queue.rejected_count(db)}")
     finally:
         db.close()
+
+
+models_option = click.option(
+    "--models",
+    "models_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="folder holding the model files (default: <data_dir>/models of the kiosk config)",
+)
+detector_option = click.option(
+    "--detector",
+    help="face detector: faceplugin (fr_detect + fr_landmark, the default) or yunet",
+)
+data_option = click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="folder of faces laid out as DIR/<person>/<image>",
+)
+
+
+def _models_dir(models_dir: Path | None, config_path: Path | None) -> Path:
+    if models_dir is not None:
+        return models_dir
+    if config_path is None and not os.environ.get("MASAR_CONFIG"):
+        raise click.ClickException(
+            "pass --models DIR (the folder holding the model files) or --config FILE"
+        )
+    return _load(config_path).data_dir / "models"
+
+
+def _face_set(data_dir: Path, models_dir: Path, detector: str | None) -> FaceSet:
+    """Every picture of ``data_dir`` through the kiosk's face pipeline; errors as plain words."""
+    from kiosk.recognition.detect import UnknownDetectorError
+    from kiosk.recognition.evaluation import FaceDataError, check_measurable, embed_folder
+    from kiosk.recognition.face import DEFAULT_DETECTOR, FacePipeline
+    from kiosk.recognition.models import ModelHashMismatchError, ModelMissingError
+
+    try:
+        pipeline = FacePipeline.open(models_dir, detector=detector or DEFAULT_DETECTOR)
+    except (ModelMissingError, ModelHashMismatchError, UnknownDetectorError) as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        faces = embed_folder(pipeline, data_dir, lambda text: click.echo(text, err=True))
+        check_measurable(faces, data_dir)
+    except FaceDataError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        pipeline.close()
+    return faces
+
+
+@kiosk_group.command("eval-faces")
+@data_option
+@models_option
+@config_option
+@detector_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def eval_faces(
+    data_dir: Path,
+    models_dir: Path | None,
+    config_path: Path | None,
+    detector: str | None,
+    as_json: bool,
+) -> None:
+    """Measure face recognition on a folder of faces: every genuine and impostor pair.
+
+    Rates are fractions (0.0018 = 0.18 %); unreadable files count as failures to enrol.
+
+    Example: masar kiosk eval-faces --data ../shared/data/faces-dev --models ../shared/models --json
+    """
+    from kiosk.recognition.evaluation import evaluate
+
+    figures = evaluate(_face_set(data_dir, _models_dir(models_dir, config_path), detector))
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    for name, value in figures.items():
+        if isinstance(value, int):
+            shown = f"{value:,}"
+        elif name.startswith("ms_"):
+            shown = f"{value:.1f} ms"
+        else:
+            shown = f"{value:.2%}"
+        click.echo(f"{name:27} {shown}")
+
+
+@kiosk_group.command()
+@data_option
+@config_option
+@models_option
+@detector_option
+def calibrate(
+    data_dir: Path, config_path: Path | None, models_dir: Path | None, detector: str | None
+) -> None:
+    """Measure face score thresholds for false-match rates 1e-2, 1e-3 and 1e-4 on a folder of
+    faces (DIR/<person>/<image>) and keep them in the kiosk's data directory.
+
+    Example: masar kiosk calibrate --data /srv/faces-calibration --config /etc/masar/kiosk.toml
+    """
+    from kiosk.recognition.calibration import (
+        FMR_TARGETS,
+        Calibration,
+        all_pair_scores,
+        calibration_path,
+        fnmr_at_threshold,
+        save_calibration,
+    )
+    from protocol.ids import utc_now
+
+    config = _load(config_path)
+    faces = _face_set(data_dir, models_dir or config.data_dir / "models", detector)
+    scores = all_pair_scores(faces.templates, faces.labels)
+    calibration = Calibration.from_scores(
+        scores,
+        modality="face",
+        identities=len(set(faces.labels)),
+        samples=len(faces.labels),
+        data=str(data_dir.resolve()),
+        model_sha256=_embedder_sha256(),
+        measured_at=utc_now(),
+    )
+    path = calibration_path(config.data_dir, "face")
+    save_calibration(path, calibration)
+    click.echo(
+        f"{faces.identities} people, {faces.images} pictures, "
+        f"{faces.failures_to_enrol} failed to enrol; {calibration.genuine_pairs:,} genuine and "
+        f"{calibration.impostor_pairs:,} impostor pairs; EER {calibration.eer:.2%}"
+    )
+    too_few = calibration.limited_by_sample()
+    for key in FMR_TARGETS:
+        threshold = calibration.thresholds[key]
+        note = " (too few impostor pairs to measure this rate)" if key in too_few else ""
+        click.echo(
+            f"  false-match rate {key}: threshold {threshold:.4f}, "
+            f"false non-match rate {fnmr_at_threshold(scores.genuine, threshold):.2%}{note}"
+        )
+    click.echo(f"written to {path}")
+
+
+def _embedder_sha256() -> str:
+    from kiosk.recognition.embed import OnnxFaceEmbedder
+    from kiosk.recognition.models import KNOWN_MODELS
+
+    return KNOWN_MODELS[OnnxFaceEmbedder.MODEL].sha256

@@ -39,7 +39,9 @@ CATALOGUE: dict[str, ModelSpec] = {
             name="face_detection_yunet_2023mar.onnx",
             sha256="8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4",
             role="face_detector",
-            input="1x3xHxW BGR, any size (boxes + 5 landmarks)",
+            input="1x3x640x640 BGR (the graph is fixed at 640: a smaller frame is padded with "
+            "black from the top left, a larger one shrunk first); per stride 8/16/32: cls, obj, "
+            "bbox, kps (boxes + 5 landmarks)",
             normalisation="raw 0-255 float32",
             licence="MIT (libfacedetection.train)",
             source="no registry package carries it: the site's hub holds it "
@@ -49,7 +51,9 @@ CATALOGUE: dict[str, ModelSpec] = {
             name="fr_detect.onnx",
             sha256="6c0256ccd3164f844736a401faf936ec2930764a87ae39442180887d0c5c8854",
             role="face_detector",
-            input="1x3x240x320 RGB (scores + boxes, 4,420 priors)",
+            input="1x3x240x320 BGR (the JS converts an RGBA canvas with BGR2RGB, so B, G, R); "
+            "outputs scores (4,420 x 2, column 1 = face) and boxes already decoded as x1, y1, "
+            "x2, y2 in 0-1",
             normalisation="(x - 127) / 128",
             licence=_MIT_FACEPLUGIN,
             source=_FACEPLUGIN,
@@ -58,8 +62,9 @@ CATALOGUE: dict[str, ModelSpec] = {
             name="fr_landmark.onnx",
             sha256="f10b0ba1d2a8a099adefede1ebf3733e44fe370715e7303dbeb7f59c02142258",
             role="face_landmarks",
-            input="1x1x64x64 grey (68 points)",
-            normalisation="see kiosk/recognition",
+            input="1x1x64x64 grey crop of the detected box; output 136 = 68 (x, y) in 0-1 of "
+            "the crop (iBUG order)",
+            normalisation="x / 256",
             licence=_MIT_FACEPLUGIN,
             source=_FACEPLUGIN,
         ),
@@ -67,8 +72,9 @@ CATALOGUE: dict[str, ModelSpec] = {
             name="fr_feature.onnx",
             sha256="87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581",
             role="face_embedder",
-            input="1x3x112x112 BGR, ArcFace-aligned (512-d output)",
-            normalisation="(x - 127.5) / 127.5",
+            input="1x3x112x112 BGR, 5-point similarity-aligned to the ArcFace 112x112 "
+            "template (512-d output); the JS feeds RGB, B, G, R measured better here",
+            normalisation="(x - 127.5) / 127.5 (the JS: (x - 127) / 128)",
             licence=_MIT_FACEPLUGIN,
             source=_FACEPLUGIN,
         ),
