@@ -22,6 +22,8 @@ from kiosk import __version__, caches, model_files, outbox, store
 from kiosk.bus import BusUnavailable, Message, MqttBus
 from kiosk.caretaker import Caretaker, Job
 from kiosk.config import KioskConfig
+from kiosk.sensors import SensorHealth
+from kiosk.sensors.registry import open_camera
 from kiosk.vault import TemplateVault
 from protocol import Ack, ProtocolError, Status, decode_message, encode, topics, utc_now
 
@@ -110,6 +112,9 @@ class Agent:
             topics.model_response_topic(config.site, config.device), self._on_stray_answer
         )
         self._refresh = threading.Event()
+        # The camera is opened here, with the process, so that its health is in the status
+        # before anyone stands in front of it (a lost camera is retried by its driver).
+        self.camera = open_camera(config.camera) if config.camera is not None else None
 
     @property
     def _status_topic(self) -> str:
@@ -132,9 +137,14 @@ class Agent:
                 ),
                 "outbox_depth": depth,
                 "last_sync_at": caches.get_setting(db, "last_sync_at") if db else None,
+                "sensors": self.sensor_health(),
                 "problems": problems,
             }
         )
+
+    def sensor_health(self) -> dict[str, SensorHealth]:
+        """Each configured sensor: ok, or what is wrong in words staff can act on."""
+        return {"camera": self.camera.health()} if self.camera is not None else {}
 
     def mode(self, db: Database) -> str:
         """The mode the hub set last, or the configured one."""
@@ -160,6 +170,8 @@ class Agent:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.bus.stop(last_words=(self._status_topic, encode(self._status("offline", None))))
+        if self.camera is not None:
+            self.camera.close()
 
     # --- callbacks from paho's thread: hand over, never touch the store there ---------------
 

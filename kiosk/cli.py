@@ -51,10 +51,14 @@ def run(config_path: Path | None) -> None:
 
     from kiosk.agent import Agent
     from kiosk.app import create_app
+    from kiosk.sensors import SensorError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = _load(config_path)
-    agent = Agent(config)
+    try:
+        agent = Agent(config)
+    except SensorError as error:
+        raise click.ClickException(str(error)) from None
     server = create_server(create_app(config, agent), host=config.ui.host, port=config.ui.port)
 
     def _stop(signum: int, frame: FrameType | None) -> None:

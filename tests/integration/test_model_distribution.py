@@ -22,6 +22,7 @@ from hub.models import KioskState, ModelFile
 from kiosk import model_files
 from kiosk.agent import Agent
 from kiosk.caretaker import Job
+from kiosk.config import ReplayConfig
 from protocol.models import CATALOGUE
 from provisioning.broker import LocalBroker
 from tests.conftest import write_hub_config
@@ -29,6 +30,7 @@ from tests.integration.test_delivery import DEVICE, SITE, kiosk_config, wait_unt
 
 pytestmark = pytest.mark.integration
 MODELS = Path(__file__).resolve().parents[2] / ".." / "shared" / "models"
+FACES = MODELS.parent / "data" / "faces-dev" / "Hugo_Chavez"
 EYE, YUNET = "fr_eye.onnx", "face_detection_yunet_2023mar.onnx"
 TRAIL = Trail(b"k" * 32, "user:hub-admin")
 
@@ -53,7 +55,10 @@ def hub(
 
 @pytest.fixture
 def agent(tmp_path: Path, broker: LocalBroker) -> Iterator[Agent]:
-    running = Agent(kiosk_config(tmp_path, broker), status_every=1.0)
+    config = kiosk_config(tmp_path, broker).model_copy(
+        update={"camera": ReplayConfig(path=FACES, fps=5.0)}
+    )
+    running = Agent(config, status_every=1.0)
     yield running
     running.stop()
 
@@ -89,6 +94,7 @@ def test_a_kiosk_downloads_verified_models_reports_them_and_keeps_them_offline(
     wait_until(
         lambda: hub_status(hub).get("model_hashes") == expected, 20, "the hashes in the status"
     )
+    assert hub_status(hub)["sensors"] == {"camera": {"ok": True, "detail": ""}}
 
     agent.caretaker.request(Job("sync"))  # nothing changed: nothing is fetched again
     wait_for_sync(agent)
