@@ -171,17 +171,7 @@ def eval_faces(
     from kiosk.recognition.evaluation import evaluate
 
     figures = evaluate(_face_set(data_dir, _models_dir(models_dir, config_path), detector))
-    if as_json:
-        click.echo(json.dumps(figures))
-        return
-    for name, value in figures.items():
-        if isinstance(value, int):
-            shown = f"{value:,}"
-        elif name.startswith("ms_"):
-            shown = f"{value:.1f} ms"
-        else:
-            shown = f"{value:.2%}"
-        click.echo(f"{name:27} {shown}")
+    _print_figures(figures, as_json)
 
 
 @kiosk_group.command()
@@ -189,11 +179,23 @@ def eval_faces(
 @config_option
 @models_option
 @detector_option
+@click.option(
+    "--modality",
+    type=click.Choice(["face", "fingerprint"]),
+    default="face",
+    show_default=True,
+    help="faces (DIR/<person>/<image>) or fingerprints (DIR/<finger>/<impression>)",
+)
 def calibrate(
-    data_dir: Path, config_path: Path | None, models_dir: Path | None, detector: str | None
+    data_dir: Path,
+    config_path: Path | None,
+    models_dir: Path | None,
+    detector: str | None,
+    modality: str,
 ) -> None:
-    """Measure face score thresholds for false-match rates 1e-2, 1e-3 and 1e-4 on a folder of
-    faces (DIR/<person>/<image>) and keep them in the kiosk's data directory.
+    """Measure score thresholds for false-match rates 1e-2, 1e-3 and 1e-4 on a folder of
+    faces (or, with --modality fingerprint, fingerprints) and keep them in the kiosk's data
+    directory, where the identification policy reads them.
 
     Example: masar kiosk calibrate --data /srv/faces-calibration --config /etc/masar/kiosk.toml
     """
@@ -208,22 +210,34 @@ def calibrate(
     from protocol.ids import utc_now
 
     config = _load(config_path)
-    faces = _face_set(data_dir, models_dir or config.data_dir / "models", detector)
-    scores = all_pair_scores(faces.templates, faces.labels)
+    if modality == "fingerprint":
+        from kiosk.recognition.finger_eval import FingerDataError, finger_scores
+
+        try:
+            fingers = finger_scores(data_dir)
+        except FingerDataError as exc:
+            raise click.ClickException(str(exc)) from None
+        scores, people, samples = fingers.scores, fingers.fingers, fingers.impressions
+        failures, engine = fingers.failures_to_enrol, _finger_engine_sha256()
+    else:
+        faces = _face_set(data_dir, models_dir or config.data_dir / "models", detector)
+        scores = all_pair_scores(faces.templates, faces.labels)
+        people, samples, failures = faces.identities, faces.images, faces.failures_to_enrol
+        engine = _embedder_sha256()
     calibration = Calibration.from_scores(
         scores,
-        modality="face",
-        identities=len(set(faces.labels)),
-        samples=len(faces.labels),
+        modality="fingerprint" if modality == "fingerprint" else "face",
+        identities=people,
+        samples=samples,
         data=str(data_dir.resolve()),
-        model_sha256=_embedder_sha256(),
+        model_sha256=engine,
         measured_at=utc_now(),
     )
-    path = calibration_path(config.data_dir, "face")
+    path = calibration_path(config.data_dir, calibration.modality)
     save_calibration(path, calibration)
     click.echo(
-        f"{faces.identities} people, {faces.images} pictures, "
-        f"{faces.failures_to_enrol} failed to enrol; {calibration.genuine_pairs:,} genuine and "
+        f"{people} {'fingers' if modality == 'fingerprint' else 'people'}, {samples} pictures, "
+        f"{failures} failed to enrol; {calibration.genuine_pairs:,} genuine and "
         f"{calibration.impostor_pairs:,} impostor pairs; EER {calibration.eer:.2%}"
     )
     too_few = calibration.limited_by_sample()
@@ -235,6 +249,53 @@ def calibrate(
             f"false non-match rate {fnmr_at_threshold(scores.genuine, threshold):.2%}{note}"
         )
     click.echo(f"written to {path}")
+
+
+@kiosk_group.command("eval-fingers")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="folder of fingerprints laid out as DIR/<finger>/<impression image>",
+)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def eval_fingers(data_dir: Path, as_json: bool) -> None:
+    """Measure fingerprint matching on a folder: every genuine pair, and every impostor pair
+    between fingers of the same sensor (the folder name before its last `_`).
+
+    Rates are fractions (0.039 = 3.9 %); an image that gives no template scores 0.
+
+    Example: masar kiosk eval-fingers --data ../shared/data/fingers-dev --json
+    """
+    from kiosk.recognition.finger_eval import FingerDataError, evaluate_fingers
+
+    try:
+        figures = evaluate_fingers(data_dir)
+    except FingerDataError as exc:
+        raise click.ClickException(str(exc)) from None
+    _print_figures(figures, as_json)
+
+
+def _print_figures(figures: dict[str, float | int], as_json: bool) -> None:
+    """One JSON object, or one figure per line for a person to read."""
+    if as_json:
+        click.echo(json.dumps(figures))
+        return
+    for name, value in figures.items():
+        if isinstance(value, int):
+            shown = f"{value:,}"
+        elif name.startswith("ms_"):
+            shown = f"{value:.1f} ms"
+        else:
+            shown = f"{value:.2%}"
+        click.echo(f"{name:27} {shown}")
+
+
+def _finger_engine_sha256() -> str:
+    from kiosk.recognition.finger import ENGINE_SHA256
+
+    return ENGINE_SHA256
 
 
 def _embedder_sha256() -> str:

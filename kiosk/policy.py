@@ -124,9 +124,10 @@ def _modalities_for(mode: KioskMode, config: PolicyConfig) -> tuple[CalibratedMo
 
 
 def _no_calibration(modalities: Sequence[CalibratedModality]) -> CalibrationError:
-    return CalibrationError(
-        f"this kiosk has no {' or '.join(modalities)} calibration; {CALIBRATE_HINT}"
-    )
+    hint = CALIBRATE_HINT
+    if list(modalities) == ["fingerprint"]:
+        hint = hint.replace("calibrate", "calibrate --modality fingerprint")
+    return CalibrationError(f"this kiosk has no {' or '.join(modalities)} calibration; {hint}")
 
 
 def _calibrated(calibration: Calibration | None, rate: float) -> float | None:

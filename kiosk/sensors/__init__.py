@@ -1,4 +1,4 @@
-"""Hardware behind small interfaces: the camera and the badge reader; the fingerprint sensor next.
+"""Hardware behind small interfaces: the camera, the badge reader and the fingerprint sensor.
 
 Every sensor raises SensorError with a message written for staff, and says through health()
 what is wrong, so the kiosk's status shows a broken camera before a detainee meets it.
@@ -18,6 +18,8 @@ __all__ = [
     "Camera",
     "CardReader",
     "CardTap",
+    "FingerImage",
+    "FingerprintSensor",
     "Frame",
     "SensorError",
     "SensorHealth",
@@ -87,3 +89,31 @@ class BadgeReaderError(SensorError):
 
 class UnreadableBadge(BadgeReaderError):
     """This badge could not be read (pulled away, not a badge, a UID of the wrong length)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FingerImage:
+    """One fingerprint image: grey uint8 (H, W), dark ridges on a light background.
+
+    dpi is the sensor's resolution; matching rescales to 500 dpi, so it must be right.
+    """
+
+    pixels: np.ndarray
+    dpi: int
+    captured_at: float  # time.monotonic() when the image was taken
+    source: str  # "zfm:/dev/ttyAMA0", "recorded:/path/to/finger.png"
+
+
+class FingerprintSensor(Protocol):
+    def capture(self, timeout: float = 10.0) -> FingerImage | None:
+        """Wait up to timeout seconds for a finger and return its image; None when none came.
+
+        Raises SensorError when the sensor fails or stops answering.
+        """
+        ...
+
+    def health(self) -> SensorHealth:
+        """ok, or in detail what is wrong, in words staff can act on."""
+        ...
+
+    def close(self) -> None: ...
