@@ -109,6 +109,7 @@ def bench_calibration(people: int, images: int) -> None:
 def bench_real_probes(faces: Path, models: Path, size: int) -> None:
     """Real templates of ``faces`` hidden among ``size`` random rows: time and rank-1."""
     import cv2
+
     from kiosk.recognition.face import FacePipeline
 
     pipeline = FacePipeline.open(models)
