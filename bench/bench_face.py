@@ -13,14 +13,12 @@ bench/bench_match.py.)
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import random
-from importlib.metadata import version
 from pathlib import Path
 
 import cv2
 import numpy as np
+from machine import describe
 
 from kiosk.recognition.detect import DETECTORS
 from kiosk.recognition.face import FacePipeline, load_image
@@ -33,17 +31,7 @@ WIDTH, HEIGHT = 640, 480
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    libs = ", ".join(f"{p} {version(p)}" for p in ("onnxruntime", "opencv-python-headless"))
-    return f"{cpu}; {os.cpu_count()} cores; load {load}; Python {platform.python_version()}; {libs}"
+    return describe(("onnxruntime", "opencv-python-headless"))
 
 
 def camera_frames(count: int, seed: int = 5) -> list[np.ndarray]:

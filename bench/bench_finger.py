@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
-import platform
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from machine import describe
 
 from kiosk.recognition.finger import FingerTemplate, finger_template, identify, match_score
 from kiosk.sensors.fingerprint import ZFM_IMAGE_BYTES, FingerImage, load_finger_image
@@ -29,19 +27,7 @@ TARGET_EXTRACT_MS, TARGET_MATCH_MS = 300.0, 5.0
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    libs = ", ".join(
-        f"{p} {version(p)}" for p in ("numpy", "opencv-python-headless", "scikit-image")
-    )
-    return f"{cpu}; {os.cpu_count()} cores; load {load}; Python {platform.python_version()}; {libs}"
+    return describe(("numpy", "opencv-python-headless", "scikit-image"))
 
 
 def percentiles(ms: list[float]) -> str:

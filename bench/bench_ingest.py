@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib.metadata import version
 from pathlib import Path
 
+from machine import describe
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -43,19 +42,7 @@ BODY = MovementVerified(
 
 
 def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    libs = ", ".join(
-        f"{p} {version(p)}" for p in ("paho-mqtt", "sqlalchemy", "psycopg", "pydantic")
-    )
-    return f"{cpu}; {os.cpu_count()} cores; load {load}; Python {platform.python_version()}; {libs}"
+    return describe(("paho-mqtt", "sqlalchemy", "psycopg", "pydantic"))
 
 
 @contextmanager
