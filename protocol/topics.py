@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from protocol.errors import ProtocolError
 from protocol.ids import is_identifier
@@ -24,16 +24,7 @@ Channel = Literal[
     "model/response",
     "cmd",
 ]
-CHANNELS: tuple[Channel, ...] = (
-    "event",
-    "status",
-    "ack",
-    "sync/request",
-    "sync/response",
-    "model/request",
-    "model/response",
-    "cmd",
-)
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 
