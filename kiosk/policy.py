@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -94,6 +94,18 @@ class PolicyConfig(BaseModel):
     enrolment_rule: Literal["badge"] = Field(
         default="badge",
         description="staff badge + PIN to open the station, then the detainee's badge",
+    )
+    head_turn_modes: tuple[KioskMode, ...] = Field(
+        default=("self_service",),
+        description="modes where a face counts only after the head-turn challenge "
+        "(kiosk/recognition/liveness.py), which a photo held up to the camera cannot pass; "
+        "at movement checks and enrolment staff see the person",
+    )
+    passive_liveness_min: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        default=None,
+        description="lowest live probability of the passive model (fr_liveness.onnx) for a "
+        "face to count; none: the probability is recorded, never used to refuse (it is not "
+        "yet measured on real captures and attacks)",
     )
 
 
@@ -211,13 +223,15 @@ class Plan:
     """The named rule for a mode and the steps to collect, in order.
 
     ``explanation`` says, for staff, why face alone was not enough when the wing size forced
-    the kiosk to ask for a badge; it is None otherwise.
+    the kiosk to ask for a badge; it is None otherwise. ``head_turn`` says a face counts only
+    once the person has passed the head-turn challenge.
     """
 
     mode: KioskMode
     rule: str
     steps: tuple[Step, ...]
     explanation: str | None = None
+    head_turn: bool = False
 
 
 def expected_false_identification_rate(false_match_rate: float, wing_size: int) -> float:
@@ -272,6 +286,14 @@ def plan_for(mode: KioskMode, config: PolicyConfig, thresholds: Thresholds, wing
     A biometric the kiosk has no threshold for is not offered; when the mode is left with
     none, the CalibrationError says which calibration is missing.
     """
+    plan = _steps_for(mode, config, thresholds, wing_size)
+    face = any(step.option_for("face") for step in plan.steps)
+    return replace(plan, head_turn=face and mode in config.head_turn_modes)
+
+
+def _steps_for(
+    mode: KioskMode, config: PolicyConfig, thresholds: Thresholds, wing_size: int
+) -> Plan:
     staff_badge_pin = (Step("staff", (_exact("badge"),)), Step("staff", (_exact("pin"),)))
     detainee_badge = Step("detainee", (_exact("badge"),))
 

@@ -205,6 +205,25 @@ def test_plan_enrolment_is_staff_badge_and_pin_then_detainee_badge() -> None:
     ]
 
 
+def test_plan_asks_for_the_head_turn_only_where_the_policy_says_and_a_face_is_used() -> None:
+    assert plan_for("self_service", CONFIG, THRESHOLDS, SMALL_WING).head_turn
+    assert plan_for("self_service", CONFIG, THRESHOLDS, LARGE_WING).head_turn
+    assert not plan_for("movement_check", CONFIG, THRESHOLDS, LARGE_WING).head_turn
+    everywhere = PolicyConfig(head_turn_modes=("self_service", "movement_check", "enrolment"))
+    assert plan_for("movement_check", everywhere, THRESHOLDS, LARGE_WING).head_turn
+    assert not plan_for("enrolment", everywhere, THRESHOLDS, LARGE_WING).head_turn  # no face
+    assert not plan_for(
+        "self_service", PolicyConfig(head_turn_modes=()), THRESHOLDS, SMALL_WING
+    ).head_turn
+
+
+def test_passive_liveness_is_recorded_only_unless_a_minimum_is_set() -> None:
+    assert CONFIG.passive_liveness_min is None
+    assert PolicyConfig(passive_liveness_min=0.6).passive_liveness_min == 0.6
+    with pytest.raises(ValidationError):
+        PolicyConfig(passive_liveness_min=1.5)
+
+
 # --- decisions -------------------------------------------------------------------------------
 
 BADGE_FACE = plan_for("self_service", CONFIG, THRESHOLDS, LARGE_WING)
