@@ -81,10 +81,11 @@ class PolicyConfig(BaseModel):
         description="highest accepted chance that face alone matches the wrong person in one "
         "attempt; above it the kiosk asks for a badge too",
     )
-    self_service_rule: Literal["face_1n_if_safe", "badge_face"] = Field(
+    self_service_rule: Literal["face_1n_if_safe", "badge_face", "badge_face_or_finger"] = Field(
         default="face_1n_if_safe",
         description="face_1n_if_safe: face alone when the wing is small enough, else badge + "
-        "face 1:1; badge_face: always badge + face 1:1",
+        "face 1:1; badge_face: always badge + face 1:1; badge_face_or_finger: badge, then face "
+        "1:1 or, when the face cannot be used (quality), fingerprint 1:1",
     )
     movement_check_rule: Literal["badge_face_or_finger", "badge_face", "badge_finger"] = Field(
         default="badge_face_or_finger",
@@ -301,6 +302,14 @@ def _steps_for(
         if thresholds.face_1to1 is None or thresholds.face_1n is None:
             raise _no_calibration(("face",))
         face_1to1 = Factor("face", "1:1", thresholds.face_1to1)
+        if config.self_service_rule == "badge_face_or_finger":
+            finger = Factor("fingerprint", "1:1", thresholds.fingerprint_1to1)
+            options = (face_1to1, finger) if finger.threshold is not None else (face_1to1,)
+            return Plan(
+                mode,
+                "self_service.badge_face_or_finger",
+                (detainee_badge, Step("detainee", options)),
+            )
         refusal = face_only_refusal(config, wing_size)
         if config.self_service_rule == "face_1n_if_safe" and refusal is None:
             face_1n = Factor("face", "1:N", thresholds.face_1n)

@@ -171,6 +171,21 @@ def test_plan_self_service_always_asks_for_a_badge_when_configured() -> None:
     assert plan.explanation is None
 
 
+def test_plan_self_service_can_take_a_finger_when_the_face_cannot_be_used() -> None:
+    config = PolicyConfig(self_service_rule="badge_face_or_finger")
+    plan = plan_for("self_service", config, THRESHOLDS, SMALL_WING)
+    assert plan.rule == "self_service.badge_face_or_finger"
+    assert shape(plan) == [
+        ("detainee", ["badge exact"]),
+        ("detainee", ["face 1:1", "fingerprint 1:1"]),
+    ]
+    no_finger = Thresholds(face_1to1=0.3, face_1n=0.4)
+    assert shape(plan_for("self_service", config, no_finger, SMALL_WING))[-1] == (
+        "detainee",
+        ["face 1:1"],
+    )
+
+
 def test_plan_movement_check_offers_face_or_finger_after_staff_and_badge() -> None:
     plan = plan_for("movement_check", CONFIG, THRESHOLDS, LARGE_WING)
     assert plan.rule == "movement_check.badge_face_or_finger"
@@ -450,7 +465,11 @@ def test_policy_config_documents_every_field() -> None:
         ("max_false_identification_rate", 1.0, "less than 1"),
         ("max_false_identification_rate", float("nan"), "finite number"),
         ("face_1to1_threshold", 0.42, "Extra inputs are not permitted"),
-        ("self_service_rule", "face_only", "'face_1n_if_safe' or 'badge_face'"),
+        (
+            "self_service_rule",
+            "face_only",
+            "'face_1n_if_safe', 'badge_face' or 'badge_face_or_finger'",
+        ),
         ("wing_size", 10, "Extra inputs are not permitted"),
     ],
 )
