@@ -222,7 +222,7 @@ def calibrate(
     else:
         faces = _face_set(data_dir, models_dir or config.data_dir / "models", detector)
         scores = all_pair_scores(faces.templates, faces.labels)
-        people, samples, failures = faces.identities, faces.images, faces.failures_to_enrol
+        people, samples, failures = faces.identities, len(faces.labels), faces.failures_to_enrol
         engine = _embedder_sha256()
     calibration = Calibration.from_scores(
         scores,
@@ -236,7 +236,7 @@ def calibrate(
     path = calibration_path(config.data_dir, calibration.modality)
     save_calibration(path, calibration)
     click.echo(
-        f"{people} {'fingers' if modality == 'fingerprint' else 'people'}, {samples} pictures, "
+        f"{people} {'fingers' if modality == 'fingerprint' else 'people'}, {samples} pictures used, "
         f"{failures} failed to enrol; {calibration.genuine_pairs:,} genuine and "
         f"{calibration.impostor_pairs:,} impostor pairs; EER {calibration.eer:.2%}"
     )

@@ -20,6 +20,17 @@ from masar.scratch import (
     spawn_ingest_worker,
 )
 from provisioning.broker import LocalBroker
+from tests.shared_data import SHARED
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say plainly where the recorded data should be, rather than fail test by test."""
+    if not (SHARED / "README.md").is_file():
+        raise pytest.UsageError(
+            f"the recorded test data is not at {SHARED}: the tests read faces, fingerprints "
+            "and models from ../shared beside the repository, or from $MASAR_SHARED"
+        )
+
 
 POSTGRES_ADMIN_URL = os.environ.get("MASAR_TEST_POSTGRES_URL", DEFAULT_POSTGRES_ADMIN_URL)
 

@@ -27,9 +27,9 @@ from protocol.models import CATALOGUE
 from provisioning.broker import LocalBroker
 from tests.conftest import write_hub_config
 from tests.integration.test_delivery import DEVICE, SITE, kiosk_config, wait_until
+from tests.shared_data import MODELS
 
 pytestmark = pytest.mark.integration
-MODELS = Path(__file__).resolve().parents[2] / ".." / "shared" / "models"
 FACES = MODELS.parent / "data" / "faces-dev" / "Hugo_Chavez"
 EYE, YUNET = "fr_eye.onnx", "face_detection_yunet_2023mar.onnx"
 TRAIL = Trail(b"k" * 32, "user:hub-admin")

@@ -22,8 +22,8 @@ from kiosk.sensors import Frame, SensorError, SensorHealth
 from kiosk.sensors.camera import CLOSED, OpenCVCamera, ReplayCamera
 from kiosk.sensors.contract import check_camera
 from kiosk.sensors.registry import open_camera
+from tests.shared_data import FACES
 
-FACES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "faces-dev"
 PERSON = FACES / "David_Beckham"
 VIDEO_SIZE = (320, 240)  # small, so decoding costs little on the shared CI machine
 VIDEO_FPS = 30

@@ -15,8 +15,8 @@ from kiosk.recognition.detect import FaceImageError, YuNetFaceDetector
 from kiosk.recognition.face import EnrolmentError, FacePipeline, enrol, load_image
 from kiosk.recognition.models import ModelHashMismatchError, ModelMissingError
 from kiosk.recognition.quality import QualityReport
+from tests.shared_data import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 MODELS = SHARED / "models"
 FACES = SHARED / "data" / "faces-dev"
 FINGERS = SHARED / "data" / "fingers-dev"

@@ -38,8 +38,8 @@ from kiosk.sensors.fingerprint import (
     load_finger_image,
     zfm_packet,
 )
+from tests.shared_data import FINGERS
 
-FINGERS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fingers-dev"
 FINGER = FINGERS / "FVC2002DB1_103"
 
 

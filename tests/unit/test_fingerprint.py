@@ -28,8 +28,8 @@ from kiosk.recognition.finger_eval import (
 )
 from kiosk.sensors.fingerprint import ZFM_HEIGHT, ZFM_WIDTH, FingerImage, load_finger_image
 from masar.cli import cli
+from tests.shared_data import FINGERS
 
-FINGERS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fingers-dev"
 DB1 = ["FVC2002DB1_103", "FVC2002DB1_104", "FVC2002DB1_106", "FVC2002DB1_108"]
 
 
@@ -250,7 +250,7 @@ def test_calibrate_cli_keeps_a_fingerprint_calibration_for_the_policy(tmp_path: 
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "3 fingers, 6 pictures, 0 failed to enrol" in result.output
+    assert "3 fingers, 6 pictures used, 0 failed to enrol" in result.output
     calibration = load_calibration(tmp_path / "kiosk" / "calibration-fingerprint.json")
     assert calibration.modality == "fingerprint"
     assert calibration.identities == 3 and calibration.samples == 6

@@ -31,8 +31,8 @@ from kiosk.recognition.liveness import (
     passive_crop,
 )
 from kiosk.recognition.models import ModelHashMismatchError
+from tests.shared_data import SHARED
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 MODELS = SHARED / "models"
 FACES = SHARED / "data" / "faces-dev"
 FRAME_SECONDS = 0.1  # a 10 frames-per-second camera

@@ -28,8 +28,8 @@ from masar.cli import cli
 from protocol import SyncRequest
 from protocol.messages import MAX_MODEL_CHUNK_BYTES, ModelChunkRequest
 from protocol.models import CATALOGUE
+from tests.shared_data import MODELS
 
-MODELS = Path(__file__).resolve().parents[2] / ".." / "shared" / "models"
 KEY = b"k" * 32
 SITE, DEVICE = "rabat-1", "wing-a-1"
 EYE, YUNET = "fr_eye.onnx", "face_detection_yunet_2023mar.onnx"
