@@ -166,7 +166,7 @@ _REFUSALS = (ValueError, LookupError)
 def _no_audit_key(session: Session, event: EventBase) -> None:
     raise ValueError(
         f"this ingest was started without the audit key, so {event.event_type} cannot be "
-        "written to the audit log; replay the parked message from a worker that has it"
+        "written to the audit log; it is kept in dead_letters with the whole message"
     )
 
 

@@ -155,7 +155,7 @@ class Agent:
         self._wake.set()
 
     def _on_stray_answer(self, message: Message) -> None:
-        logger.info("ignored a sync answer nobody waits for (late or duplicate)")
+        logger.info("ignored an answer on %s nobody waits for (late or duplicate)", message.topic)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="kiosk-agent", daemon=True)

@@ -236,9 +236,10 @@ def calibrate(
     path = calibration_path(config.data_dir, calibration.modality)
     save_calibration(path, calibration)
     click.echo(
-        f"{people} {'fingers' if modality == 'fingerprint' else 'people'}, {samples} pictures used, "
-        f"{failures} failed to enrol; {calibration.genuine_pairs:,} genuine and "
-        f"{calibration.impostor_pairs:,} impostor pairs; EER {calibration.eer:.2%}"
+        f"{people} {'fingers' if modality == 'fingerprint' else 'people'}, "
+        f"{samples} pictures used, {failures} failed to enrol; "
+        f"{calibration.genuine_pairs:,} genuine and {calibration.impostor_pairs:,} impostor "
+        f"pairs; EER {calibration.eer:.2%}"
     )
     too_few = calibration.limited_by_sample()
     for key in FMR_TARGETS:

@@ -26,12 +26,13 @@ def models_dir(data_dir: Path) -> Path:
     return data_dir / MODELS_FOLDER
 
 
-def sha256_of(path: Path) -> str:
-    """The file's SHA-256, read again only when its size or modification time changed."""
+def sha256_of(path: Path, *, fresh: bool = False) -> str:
+    """The file's SHA-256, read again only when its size or modification time changed, or
+    always with ``fresh`` (a file damaged on the SD card keeps both)."""
     stat = path.stat()
     identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
     cached = _known.get(path)
-    if cached is not None and cached[0] == identity:
+    if cached is not None and cached[0] == identity and not fresh:
         return cached[1]
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -41,14 +42,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def present_models(directory: Path) -> dict[str, str]:
+def present_models(directory: Path, *, fresh: bool = False) -> dict[str, str]:
     """File name -> SHA-256 of each catalogued model in ``directory`` (wrong ones included,
-    so that the kiosk's status shows them)."""
+    so that the kiosk's status shows them); ``fresh`` reads every file again."""
     found = {}
     for name in sorted(CATALOGUE):
         path = directory / name
         try:
-            found[name] = sha256_of(path)
+            found[name] = sha256_of(path, fresh=fresh)
         except OSError:
             continue  # absent, or being replaced right now
     return found

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,8 @@ from kiosk.store import write
 from protocol.events import StaffPinLocked, StaffPinLockedEvent
 from protocol.ids import format_timestamp, utc_now
 from protocol.pins import PIN_PATTERN, PinError, verify_pin
+
+logger = logging.getLogger(__name__)
 
 MAX_WRONG_PINS = 5
 LOCKED = (
@@ -86,10 +89,16 @@ def _count(db: Database, staff_id: str, pin_hash: str) -> _Count:
     saved = get_setting(db, _setting_name(staff_id))
     if saved is None:
         return _Count(0, False)
-    state = json.loads(saved)
-    if state["hash"] != _hash_id(pin_hash):
-        return _Count(0, False)  # the hub has sent a new PIN since
-    return _Count(int(state["wrong"]), state["locked_at"] is not None)
+    try:
+        state = json.loads(saved)
+        if state["hash"] != _hash_id(pin_hash):
+            return _Count(0, False)  # the hub has sent a new PIN since
+        return _Count(int(state["wrong"]), state["locked_at"] is not None)
+    except (ValueError, KeyError, TypeError):
+        # A damaged count (the store was damaged) starts again from zero rather than lock
+        # this person out for good: no new PIN from the hub could then lift the lock.
+        logger.warning("the PIN count of staff member %s was damaged; it starts again", staff_id)
+        return _Count(0, False)
 
 
 def _pin_hash(db: Database, staff_id: str) -> str:

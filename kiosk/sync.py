@@ -92,14 +92,14 @@ def fetch_models(
     """Download each model file of the manifest that this kiosk lacks or holds in another
     version. A refused file is logged and skipped; once the others are done, SyncError names
     every refusal. Returns the names of the files installed."""
-    present = model_files.present_models(directory)
+    present = model_files.present_models(directory, fresh=True)  # a damaged file is fetched again
     fetched, refused = [], []
     for name, entry in caches.model_manifest(db).items():
         if present.get(name) == entry.sha256:
             continue
         try:
             _download(bus, directory, name, entry, site=site, device=device, timeout=timeout)
-        except model_files.ModelFileError as exc:
+        except (model_files.ModelFileError, SyncError) as exc:
             logger.error("model refused: %s", exc)
             refused.append(str(exc))
             continue

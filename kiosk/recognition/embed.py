@@ -43,4 +43,7 @@ class OnnxFaceEmbedder:
         blob = ((aligned_face.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
         (features,) = self._session.run(["output"], {"input": blob})
         vector: np.ndarray = features.reshape(-1).astype(np.float32)
-        return vector / np.float32(np.linalg.norm(vector))
+        norm = float(np.linalg.norm(vector))
+        if not np.isfinite(norm) or norm == 0:
+            raise ValueError("the embedder gave no usable template for this face (all zeros)")
+        return vector / np.float32(norm)

@@ -100,9 +100,7 @@ class FacePipeline:
         return FaceAnalysis(face=face, quality=quality, template=template)
 
     def close(self) -> None:
-        """onnxruntime frees a session with its last reference; drop ours."""
-        self.__dict__.pop("detector", None)
-        self.__dict__.pop("embedder", None)
+        """Nothing to release: onnxruntime frees a session with its last reference."""
 
 
 class _Stopwatch:
@@ -130,14 +128,22 @@ def load_image(path: Path) -> np.ndarray:
     return pixels
 
 
-def enrol(analyses: Sequence[FaceAnalysis]) -> np.ndarray:
+def enrol(analyses: Sequence[FaceAnalysis], *, same_person_threshold: float) -> np.ndarray:
     """One template from several good frames: the mean of their templates, re-normalised, which
-    averages out one frame's expression, light and landmark noise."""
+    averages out one frame's expression, light and landmark noise. Every pair of frames must
+    score at least ``same_person_threshold`` (the calibrated 1:1 threshold), so that someone
+    stepping in between frames cannot end up in another person's template."""
     templates = [analysis.template for analysis in analyses if analysis.template is not None]
     if not templates:
         raise EnrolmentError(
             f"none of the {len(analyses)} frames was good enough to enrol from; "
             "ask the person to look at the camera in good light and try again"
+        )
+    stacked = np.stack(templates)
+    if float((stacked @ stacked.T).min()) < same_person_threshold:
+        raise EnrolmentError(
+            "the frames do not all show the same person; make sure only the person being "
+            "enrolled is in front of the camera and try again"
         )
     mean: np.ndarray = np.mean(np.stack(templates), axis=0).astype(np.float32)
     return mean / np.float32(np.linalg.norm(mean))

@@ -203,10 +203,13 @@ def test_missing_model_is_reported_by_name(tmp_path: Path) -> None:
         FacePipeline.open(tmp_path)
 
 
+SAME_PERSON = 0.3356  # faces-dev's calibrated 1:1 threshold at FMR 1e-3 (README, "Faces")
+
+
 def test_enrolment_averages_the_good_frames(default_pipeline: FacePipeline) -> None:
     analyses = [default_pipeline.analyse(photo("Tony_Blair", n)) for n in (1, 2, 3)]
     blurred = default_pipeline.analyse(cv2.GaussianBlur(photo("Tony_Blair", 4), (0, 0), 3))
-    template = enrol([*analyses, blurred])
+    template = enrol([*analyses, blurred], same_person_threshold=SAME_PERSON)
     assert template.dtype == np.float32
     assert abs(float(np.linalg.norm(template)) - 1) < 1e-5
     single = [a.template for a in analyses if a.template is not None]
@@ -216,4 +219,7 @@ def test_enrolment_averages_the_good_frames(default_pipeline: FacePipeline) -> N
         float(single[i] @ single[j]) for i in range(3) for j in range(i + 1, 3)
     )
     with pytest.raises(EnrolmentError, match="none of the 1 frames was good enough"):
-        enrol([blurred])
+        enrol([blurred], same_person_threshold=SAME_PERSON)
+    someone_else = default_pipeline.analyse(photo("Naomi_Watts", 1))
+    with pytest.raises(EnrolmentError, match="do not all show the same person"):
+        enrol([*analyses, someone_else], same_person_threshold=SAME_PERSON)

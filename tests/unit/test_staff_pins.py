@@ -113,6 +113,14 @@ def test_lock_survives_a_restart_and_a_cache_wipe(
         reopened.conn.close()
 
 
+def test_damaged_count_starts_again_instead_of_crashing(db: Database) -> None:
+    check(db, WRONG)
+    with write(db):
+        caches.set_setting(db, f"staff_pin:{STAFF}", "{not json")
+    assert not is_locked(db, STAFF)
+    assert check(db, RIGHT) == (True, MAX_WRONG_PINS)
+
+
 def test_new_pin_from_the_hub_lifts_the_lock(db: Database, vault: TemplateVault) -> None:
     lock(db)
     put_officer(db, vault, pin="7390")
