@@ -220,10 +220,12 @@ def calibrate(
         scores, people, samples = fingers.scores, fingers.fingers, fingers.impressions
         failures, engine = fingers.failures_to_enrol, _finger_engine_sha256()
     else:
+        from kiosk.recognition.face import DEFAULT_DETECTOR, engine_id
+
         faces = _face_set(data_dir, models_dir or config.data_dir / "models", detector)
         scores = all_pair_scores(faces.templates, faces.labels)
         people, samples, failures = faces.identities, len(faces.labels), faces.failures_to_enrol
-        engine = _embedder_sha256()
+        engine = engine_id(detector or DEFAULT_DETECTOR)
     calibration = Calibration.from_scores(
         scores,
         modality="fingerprint" if modality == "fingerprint" else "face",
@@ -297,10 +299,3 @@ def _finger_engine_sha256() -> str:
     from kiosk.recognition.finger import ENGINE_SHA256
 
     return ENGINE_SHA256
-
-
-def _embedder_sha256() -> str:
-    from kiosk.recognition.embed import OnnxFaceEmbedder
-    from kiosk.recognition.models import KNOWN_MODELS
-
-    return KNOWN_MODELS[OnnxFaceEmbedder.MODEL].sha256

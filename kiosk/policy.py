@@ -137,10 +137,14 @@ def _modalities_for(mode: KioskMode, config: PolicyConfig) -> tuple[CalibratedMo
 
 
 def _no_calibration(modalities: Sequence[CalibratedModality]) -> CalibrationError:
-    hint = CALIBRATE_HINT
-    if list(modalities) == ["fingerprint"]:
-        hint = hint.replace("calibrate", "calibrate --modality fingerprint")
+    hint = _calibrate_hint(modalities[0]) if len(modalities) == 1 else CALIBRATE_HINT
     return CalibrationError(f"this kiosk has no {' or '.join(modalities)} calibration; {hint}")
+
+
+def _calibrate_hint(modality: CalibratedModality) -> str:
+    if modality == "fingerprint":
+        return CALIBRATE_HINT.replace("calibrate", "calibrate --modality fingerprint")
+    return CALIBRATE_HINT
 
 
 def _calibrated(calibration: Calibration | None, rate: float) -> float | None:
@@ -161,13 +165,23 @@ def thresholds_in_force(
     config: PolicyConfig,
     calibrations: Mapping[CalibratedModality, Calibration],
     mode: KioskMode,
+    engines: Mapping[CalibratedModality, str],
 ) -> Thresholds:
-    """The thresholds ``config`` sets on a kiosk holding ``calibrations``, working in ``mode``.
+    """The thresholds ``config`` sets on a kiosk holding ``calibrations``, working in ``mode``
+    with the recognition ``engines`` it runs now (kiosk.recognition.face.engine_id, the
+    fingerprint engine's ENGINE_SHA256).
 
     Refuses with a CalibrationError when the mode needs a modality the kiosk has no
-    calibration for (for "badge_face_or_finger", when it has neither), or when a calibration
-    measured too few impostor pairs for the rate the policy asks.
+    calibration for (for "badge_face_or_finger", when it has neither), when a calibration
+    was measured with other models than those in use, or when it measured too few impostor
+    pairs for the rate the policy asks.
     """
+    for modality, calibration in calibrations.items():
+        if calibration.model_sha256 != engines.get(modality):
+            raise CalibrationError(
+                f"the {modality} calibration was measured with other models than this kiosk "
+                f"uses now; {_calibrate_hint(modality)} again"
+            )
     wanted = _modalities_for(mode, config)
     usable = [m for m in wanted if m in calibrations]
     if wanted and not usable:

@@ -210,7 +210,10 @@ class Calibration(BaseModel):
     samples: int = Field(ge=2, description="templates in the calibration set")
     eer: Rate = Field(description="equal error rate of the calibration set")
     data: str = Field(description="the folder the calibration set was read from")
-    model_sha256: str = Field(description="SHA-256 of the model that made the templates")
+    model_sha256: str = Field(
+        description="names the models (face detector and embedder) or the fingerprint engine "
+        "that made the templates: the thresholds hold only for them"
+    )
     measured_at: AwareDatetime
 
     @field_validator("thresholds")

@@ -7,6 +7,7 @@ none.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import numpy as np
 
 from kiosk.recognition.align import align_face
 from kiosk.recognition.detect import (
+    DETECTOR_MODELS,
     DetectedFace,
     FaceDetector,
     FaceImageError,
@@ -38,6 +40,14 @@ DEFAULT_DETECTOR = "faceplugin"
 """What a new install uses: its models come from the npm registry (README.md, "Faces")."""
 
 
+def engine_id(detector: str = DEFAULT_DETECTOR) -> str:
+    """Names the model files a face template comes from (detector and embedder): scores, and
+    so a calibration's thresholds, hold only for the same files."""
+    names = (*DETECTOR_MODELS[detector], OnnxFaceEmbedder.MODEL)
+    pinned = " ".join(f"{name}:{KNOWN_MODELS[name].sha256}" for name in names)
+    return hashlib.sha256(pinned.encode()).hexdigest()
+
+
 class EnrolmentError(ValueError):
     """Enrolment got no frame good enough to build a template from."""
 
@@ -57,12 +67,12 @@ class FacePipeline:
         detector: FaceDetector,
         embedder: Embedder,
         *,
-        embedder_sha256: str,
+        engine: str,
         gates: QualityGates = DEFAULT_GATES,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
-        self.embedder_sha256 = embedder_sha256
+        self.engine = engine  # engine_id(): what a calibration must have been measured with
         self.gates = gates
 
     @classmethod
@@ -72,7 +82,7 @@ class FacePipeline:
         return cls(
             open_detector(models_dir, detector),
             OnnxFaceEmbedder.open(models_dir),
-            embedder_sha256=KNOWN_MODELS[OnnxFaceEmbedder.MODEL].sha256,
+            engine=engine_id(detector),
         )
 
     def analyse(self, image: np.ndarray, timings: dict[str, float] | None = None) -> FaceAnalysis:

@@ -53,8 +53,9 @@ def calibration(
 FACE = calibration("face", [0.33, 0.42, 0.5])
 FINGER = calibration("fingerprint", [30.0, 40.0, 52.0])
 CALIBRATIONS: dict[CalibratedModality, Calibration] = {"face": FACE, "fingerprint": FINGER}
+ENGINES: dict[CalibratedModality, str] = {"face": "0" * 64, "fingerprint": "0" * 64}
 CONFIG = PolicyConfig()  # 1:1 at FMR 1e-3, 1:N at 1e-4, bound 1e-3: face alone for up to 10
-THRESHOLDS = thresholds_in_force(CONFIG, CALIBRATIONS, "movement_check")
+THRESHOLDS = thresholds_in_force(CONFIG, CALIBRATIONS, "movement_check", ENGINES)
 SMALL_WING = 10
 LARGE_WING = 200
 
@@ -237,6 +238,11 @@ def test_passive_liveness_is_recorded_only_unless_a_minimum_is_set() -> None:
     assert PolicyConfig(passive_liveness_min=0.6).passive_liveness_min == 0.6
     with pytest.raises(ValidationError):
         PolicyConfig(passive_liveness_min=1.5)
+
+
+def test_a_calibration_measured_with_other_models_is_refused() -> None:
+    with pytest.raises(CalibrationError, match="the face calibration was measured with other"):
+        thresholds_in_force(CONFIG, CALIBRATIONS, "self_service", {**ENGINES, "face": "1" * 64})
 
 
 # --- decisions -------------------------------------------------------------------------------
@@ -508,7 +514,7 @@ def test_thresholds_in_force_are_the_calibrated_ones_for_the_target_rates() -> N
         face_1n_false_match_rate=1e-2,
         fingerprint_1to1_false_match_rate=1e-2,
     )
-    assert thresholds_in_force(config, CALIBRATIONS, "movement_check") == Thresholds(
+    assert thresholds_in_force(config, CALIBRATIONS, "movement_check", ENGINES) == Thresholds(
         face_1to1=0.5, face_1n=0.33, fingerprint_1to1=30.0
     )
 
@@ -531,25 +537,25 @@ def test_thresholds_in_force_refuses_a_kiosk_without_the_calibration_its_mode_ne
 ) -> None:
     config = PolicyConfig(movement_check_rule=rule)
     with pytest.raises(CalibrationError, match=re.escape(message)):
-        thresholds_in_force(config, calibrations, mode)
+        thresholds_in_force(config, calibrations, mode, ENGINES)
 
 
 def test_thresholds_in_force_names_the_command_that_calibrates() -> None:
     with pytest.raises(CalibrationError) as caught:
-        thresholds_in_force(CONFIG, {}, "self_service")
+        thresholds_in_force(CONFIG, {}, "self_service", ENGINES)
     assert str(caught.value) == (
         "this kiosk has no face calibration; run `masar kiosk calibrate --data DIR`"
     )
 
 
 def test_thresholds_in_force_needs_no_calibration_for_enrolment() -> None:
-    assert thresholds_in_force(CONFIG, {}, "enrolment") == Thresholds()
+    assert thresholds_in_force(CONFIG, {}, "enrolment", ENGINES) == Thresholds()
     plan = plan_for("enrolment", CONFIG, Thresholds(), LARGE_WING)
     assert plan.rule == "enrolment.badge"
 
 
 def test_plan_movement_check_offers_only_the_calibrated_biometric() -> None:
-    thresholds = thresholds_in_force(CONFIG, {"face": FACE}, "movement_check")
+    thresholds = thresholds_in_force(CONFIG, {"face": FACE}, "movement_check", ENGINES)
     plan = plan_for("movement_check", CONFIG, thresholds, LARGE_WING)
     assert shape(plan)[-1] == ("detainee", ["face 1:1"])
 
@@ -562,10 +568,10 @@ def test_plan_refuses_a_mode_whose_thresholds_are_missing() -> None:
 def test_thresholds_in_force_refuses_a_calibration_too_small_for_the_target_rate() -> None:
     small = calibration("face", [0.33, 0.42, 0.5], impostor_pairs=5_000)
     assert thresholds_in_force(
-        PolicyConfig(face_1n_false_match_rate=1e-3), {"face": small}, "self_service"
+        PolicyConfig(face_1n_false_match_rate=1e-3), {"face": small}, "self_service", ENGINES
     ) == Thresholds(face_1to1=0.42, face_1n=0.42)
     with pytest.raises(CalibrationError) as caught:
-        thresholds_in_force(CONFIG, {"face": small}, "self_service")
+        thresholds_in_force(CONFIG, {"face": small}, "self_service", ENGINES)
     assert str(caught.value) == (
         "the face calibration scored only 5,000 pairs of different people, too few to show a "
         "false-match rate of 1e-4 (10,000 needed); calibrate on more people or choose a "
