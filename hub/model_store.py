@@ -27,7 +27,7 @@ from hub.models import Device, ModelFile, as_utc
 from hub.roster import note_change
 from protocol.ids import utc_now
 from protocol.messages import ModelChunk, ModelChunkRequest, ModelManifestEntry
-from protocol.models import CATALOGUE, NPM_PACKAGE, ModelSpec, spec_for
+from protocol.models import CATALOGUE, NPM_PACKAGE, ModelSpec, file_sha256, short_hash, spec_for
 
 NPM_TIMEOUT = 600.0
 REGISTRY_MODELS = tuple(sorted(n for n, s in CATALOGUE.items() if s.source.startswith("npm ")))
@@ -58,18 +58,6 @@ class StoredModel:
     added_by: str
 
 
-def short(digest: str) -> str:
-    return f"{digest[:12]}…"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _checked(path: Path) -> tuple[ModelSpec, bytes]:
     """The catalogue entry and the bytes of a file that is exactly the one Masar knows."""
     try:
@@ -83,7 +71,7 @@ def _checked(path: Path) -> tuple[ModelSpec, bytes]:
         raise ModelStoreError(f"cannot read {path}: {exc.strerror}") from None
     if digest != spec.sha256:
         raise ModelStoreError(
-            f"{path.name} has SHA-256 {short(digest)}, expected {short(spec.sha256)}; "
+            f"{path.name} has SHA-256 {short_hash(digest)}, expected {short_hash(spec.sha256)}; "
             "this is not the file Masar was tested with"
         )
     if hashlib.sha256(data).hexdigest() != digest:

@@ -8,11 +8,10 @@ old file as it was.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
-from protocol.models import CATALOGUE, spec_for
+from protocol.models import CATALOGUE, file_sha256, short_hash, spec_for
 
 MODELS_FOLDER = "models"
 _known: dict[Path, tuple[tuple[int, int, int], str]] = {}  # path -> ((inode, size, mtime), hash)
@@ -34,12 +33,9 @@ def sha256_of(path: Path, *, fresh: bool = False) -> str:
     cached = _known.get(path)
     if cached is not None and cached[0] == identity and not fresh:
         return cached[1]
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    _known[path] = (identity, digest.hexdigest())
-    return digest.hexdigest()
+    digest = file_sha256(path)
+    _known[path] = (identity, digest)
+    return digest
 
 
 def present_models(directory: Path, *, fresh: bool = False) -> dict[str, str]:
@@ -55,10 +51,6 @@ def present_models(directory: Path, *, fresh: bool = False) -> dict[str, str]:
     return found
 
 
-def _short(digest: str) -> str:
-    return f"{digest[:12]}…"
-
-
 def check_offer(name: str, sha256: str) -> None:
     """Refuse, before downloading, a model the catalogue does not know in this version."""
     try:
@@ -67,8 +59,8 @@ def check_offer(name: str, sha256: str) -> None:
         raise ModelFileError(f"the hub offers {exc}; not downloaded") from None
     if sha256 != spec.sha256:
         raise ModelFileError(
-            f"the hub offers {name} with SHA-256 {_short(sha256)}, but Masar was tested with "
-            f"{_short(spec.sha256)}; not downloaded, the kiosk keeps its current file"
+            f"the hub offers {name} with SHA-256 {short_hash(sha256)}, but Masar was tested with "
+            f"{short_hash(spec.sha256)}; not downloaded, the kiosk keeps its current file"
         )
 
 
@@ -78,7 +70,7 @@ def verify(path: Path, name: str, sha256: str) -> None:
     actual = sha256_of(path)
     if actual != sha256:
         raise ModelFileError(
-            f"{name} from the hub has SHA-256 {_short(actual)}, expected {_short(sha256)}; "
+            f"{name} from the hub has SHA-256 {short_hash(actual)}, expected {short_hash(sha256)}; "
             "this is not the file Masar was tested with, so the kiosk refused it and keeps its "
             "current file (the hub's copy may be damaged: add it there again)"
         )

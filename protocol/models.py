@@ -7,6 +7,8 @@ A file not listed here is never loaded.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -108,3 +110,17 @@ def spec_for(name: str) -> ModelSpec:
         raise ValueError(
             f"{name} is not a model Masar knows; known models: {', '.join(sorted(CATALOGUE))}"
         ) from None
+
+
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256, read in pieces (a wrong file may be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def short_hash(digest: str) -> str:
+    """The start of a hash, enough for a person to compare two in a message."""
+    return f"{digest[:12]}…"

@@ -1,1 +1,2 @@
-"""Face and fingerprint recognition on the kiosk (later issues)."""
+"""Face and fingerprint recognition on the kiosk: detect, check, embed or extract, match,
+and the calibration that turns target false-match rates into thresholds."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnxruntime
 
-from protocol.models import CATALOGUE, ModelSpec, spec_for
+from protocol.models import CATALOGUE, ModelSpec, short_hash, spec_for
 
 KNOWN_MODELS: dict[str, ModelSpec] = CATALOGUE
 RESYNC_HINT = "sync the kiosk with the hub again, which sends a good copy"
@@ -53,7 +53,7 @@ def open_session(path: Path, sha256: str) -> onnxruntime.InferenceSession:
     found = sha256_of(data)
     if found != sha256:
         raise ModelHashMismatchError(
-            f"model {path.name} has SHA-256 {found[:12]}…, expected {sha256[:12]}…; "
+            f"model {path.name} has SHA-256 {short_hash(found)}, expected {short_hash(sha256)}; "
             f"the file is damaged or not the one Masar was measured with: {RESYNC_HINT}"
         )
     return onnxruntime.InferenceSession(data, session_options(), providers=["CPUExecutionProvider"])

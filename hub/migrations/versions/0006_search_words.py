@@ -1,5 +1,8 @@
 """Detainee search from an indexed word table instead of a scan of a folded-names column.
 
+The words come from the running code's hub.search.search_rows: a later change to how names
+are folded needs a migration of its own that rebuilds the table the same way.
+
 Revision ID: 0006
 """
 
