@@ -25,14 +25,125 @@ logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
 STALE_AFTER = 3.0  # seconds without an image before a running camera counts as stopped
+READER_ACTIVE_FOR = 3.0  # seconds after a read during which frames are decoded for the reader
 CLOSED = "The camera has been closed; restart the kiosk."
+
+PI_STOPPED = "The Pi camera stopped sending images; check its ribbon cable."
+PI_RETRY_EVERY = 2.0  # seconds between attempts to open a missing or failed Pi camera
+PI_CHECK_EVERY = 1.0  # seconds between the captures that check an idle Pi camera (< STALE_AFTER)
+PI_CAPTURE_TIMEOUT = 2.0  # seconds a Pi camera may take for one frame before it counts as stopped
+
+
+class _NewestFrame:
+    """The one frame a camera thread keeps for readers, and what health() says.
+
+    Both live drivers (Pi and OpenCV) keep their promises through this one piece, so the tests
+    on the OpenCV driver also check the Pi driver's reads, health and closing.
+    """
+
+    def __init__(self, name: str, stopped: str) -> None:
+        self._name = name
+        self._stopped = stopped  # the message once images stop coming
+        self._changed = threading.Condition()
+        self._latest: Frame | None = None  # the one frame kept: a slow reader never builds a queue
+        self._last_frame_at = time.monotonic()  # grace period while the camera starts
+        self._last_returned_at = -math.inf
+        self._asked_at = -math.inf
+        self._waiting = 0  # readers inside read()
+        self._problem: str | None = None
+        self._closed = False
+
+    def read(self, timeout: float) -> Frame:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            if self._closed:
+                raise SensorError(CLOSED)
+            now = time.monotonic()
+            if not self._reader_active(now):  # what an idle camera kept is old: wait for a new one
+                self._last_returned_at = max(self._last_returned_at, now)
+            self._asked_at = now
+            self._waiting += 1
+            self._changed.notify_all()  # wakes a camera thread idling in wait_for_reader()
+            try:
+                while True:
+                    if self._closed:
+                        raise SensorError(CLOSED)
+                    frame = self._latest
+                    if frame is not None and frame.captured_at > self._last_returned_at:
+                        self._last_returned_at = frame.captured_at
+                        return frame
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise SensorError(self._problem or self._stopped)
+                    self._changed.wait(remaining)
+            finally:
+                self._waiting -= 1
+
+    def health(self) -> SensorHealth:
+        with self._changed:
+            if self._closed:
+                return SensorHealth(ok=False, detail=CLOSED)
+            if self._problem:
+                return SensorHealth(ok=False, detail=self._problem)
+            if time.monotonic() - self._last_frame_at > STALE_AFTER:
+                return SensorHealth(ok=False, detail=self._stopped)
+            return SensorHealth(ok=True)
+
+    def close(self) -> bool:
+        """Refuse reads from now on; False when it was closed already."""
+        with self._changed:
+            if self._closed:
+                return False
+            self._closed = True
+            self._changed.notify_all()
+            return True
+
+    def reader_active(self) -> bool:
+        """Whether someone reads now, so the camera thread should decode every frame."""
+        with self._changed:
+            return self._reader_active(time.monotonic())
+
+    def _reader_active(self, now: float) -> bool:
+        return self._waiting > 0 or now - self._asked_at < READER_ACTIVE_FOR
+
+    def wait_for_reader(self, timeout: float) -> None:
+        """Sleep up to timeout seconds, waking at once when a read comes or on close."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._closed or self._reader_active(time.monotonic()), timeout
+            )
+
+    def publish(self, frame: Frame) -> None:
+        with self._changed:
+            if self._problem:
+                logger.info("camera %s is back", self._name)
+            self._latest = frame
+            self._last_frame_at = frame.captured_at
+            self._problem = None
+            self._changed.notify_all()
+
+    def skipped(self, captured_at: float) -> None:
+        """The camera delivered an image nobody wanted: it is alive, and what is kept is old."""
+        with self._changed:
+            self._latest = None
+            self._last_frame_at = captured_at
+
+    def report(self, problem: str, *, exc_info: bool = False) -> None:
+        with self._changed:
+            if problem != self._problem:  # logged once, not at every retry
+                logger.warning("camera %s: %s", self._name, problem, exc_info=exc_info)
+            self._problem = problem
+            self._latest = None
+            self._changed.notify_all()
 
 
 class Picamera2Camera:
-    """The Raspberry Pi camera. picamera2 keeps the newest frame, and a read takes that one.
+    """The Raspberry Pi camera, captured by a thread that keeps only the newest frame.
 
-    After a camera fault the next read opens the camera again, so it comes back by itself
-    once the fault clears.
+    While someone reads, every frame is captured; otherwise one a second, so health() notices a
+    camera that stops even when nobody reads. A camera missing at start or failing later is
+    opened again every PI_RETRY_EVERY seconds: the kiosk keeps running and its status says
+    what is wrong.
     """
 
     def __init__(self, config: Picamera2Config) -> None:
@@ -47,9 +158,68 @@ class Picamera2Camera:
                 "--system-site-packages."
             ) from None
         self._picamera2: Any = Picamera2
-        self._problem: str | None = None
-        self._closed = False
-        self._camera: Any = self._open()
+        self._frames = _NewestFrame(self.source, stopped=PI_STOPPED)
+        self._stopping = threading.Event()
+        first = self._try_open()  # here, so health() is right from the start
+        self._thread = threading.Thread(
+            target=self._run, args=(first,), name=f"camera {self.source}", daemon=True
+        )
+        self._thread.start()
+
+    def read(self, timeout: float = 2.0) -> Frame:
+        return self._frames.read(timeout)
+
+    def health(self) -> SensorHealth:
+        return self._frames.health()
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._frames.close():
+            self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                logger.warning("camera %s: the capture thread did not stop in time", self.source)
+
+    def _run(self, camera: Any) -> None:
+        """Capture while the camera works; after a fault, open it again until it comes back.
+
+        Only this thread touches the camera, so close() cannot pull it away mid-capture.
+        """
+        while not self._stopping.is_set():
+            if camera is None:
+                if self._stopping.wait(PI_RETRY_EVERY):
+                    break
+                camera = self._try_open()
+                continue
+            try:
+                job = camera.capture_array("main", wait=False)
+                pixels = job.get_result(timeout=PI_CAPTURE_TIMEOUT)
+                frame = Frame(np.ascontiguousarray(pixels[:, :, :3]), time.monotonic(), self.source)
+            except Exception as exc:  # libcamera reports faults with several types
+                if isinstance(exc, TimeoutError):
+                    self._frames.report(PI_STOPPED)
+                else:
+                    self._frames.report(
+                        f"The Pi camera failed ({exc}); it will be opened again.", exc_info=True
+                    )
+                _close_after_fault(camera)
+                camera = None
+                continue
+            self._frames.publish(frame)
+            self._frames.wait_for_reader(PI_CHECK_EVERY)
+        if camera is not None:
+            camera.close()
+
+    def _try_open(self) -> Any:
+        """The started camera, or None once the reason is reported."""
+        try:
+            return self._open()
+        except SensorError as exc:
+            self._frames.report(str(exc))
+        except Exception as exc:  # picamera2 fails in ways its documentation does not list
+            self._frames.report(
+                f"The Pi camera cannot be opened ({exc}); it will be tried again.", exc_info=True
+            )
+        return None
 
     def _open(self) -> Any:
         config = self._config
@@ -84,61 +254,24 @@ class Picamera2Camera:
             ) from None
         return camera
 
-    def read(self, timeout: float = 2.0) -> Frame:
-        if self._closed:
-            raise SensorError(CLOSED)
-        if self._camera is None:
-            try:
-                self._camera = self._open()
-            except SensorError as exc:
-                self._problem = str(exc)
-                raise
-        try:
-            job = self._camera.capture_array("main", wait=False)
-            pixels = job.get_result(timeout=timeout)
-        except Exception as exc:
-            self._drop_camera()
-            if isinstance(exc, TimeoutError):
-                self._problem = "The Pi camera stopped sending images; check its ribbon cable."
-            else:
-                self._problem = f"The Pi camera failed ({exc}); it will be opened again."
-            raise SensorError(self._problem) from None
-        captured_at = time.monotonic()
-        self._problem = None
-        return Frame(np.ascontiguousarray(pixels[:, :, :3]), captured_at, self.source)
 
-    def _drop_camera(self) -> None:
-        """Cancel the stuck capture and close the camera, so the next read starts afresh."""
-        camera, self._camera = self._camera, None
-        try:
-            camera.cancel_all_and_flush()
-            camera.close()
-        except Exception:
-            logger.exception("closing the Pi camera after a fault failed")
-
-    def health(self) -> SensorHealth:
-        if self._closed:
-            return SensorHealth(ok=False, detail=CLOSED)
-        if self._problem:
-            return SensorHealth(ok=False, detail=self._problem)
-        return SensorHealth(ok=True)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._camera is not None:
-            camera, self._camera = self._camera, None
-            camera.close()
+def _close_after_fault(camera: Any) -> None:
+    """Cancel a stuck capture and close the Pi camera, so the next attempt starts afresh."""
+    try:
+        camera.cancel_all_and_flush()
+        camera.close()
+    except Exception:
+        logger.exception("closing the Pi camera after a fault failed")
 
 
 class OpenCVCamera:
     """A USB webcam (or a video file or stream) read by a thread that keeps only the newest frame.
 
-    A slow reader gets the newest image, never a backlog. A lost camera is reported through
-    health() and read(), and opened again every retry_every seconds until it comes back. A
-    video file plays at its own frame rate, as a camera would deliver it, and starts again at
-    its end.
+    A slow reader gets the newest image, never a backlog. While nobody reads, frames are only
+    grabbed (which keeps the stream fresh and shows the camera is alive), not decoded, so an
+    idle kiosk does not spend a core on them. A lost camera is reported through health() and
+    read(), and opened again every retry_every seconds until it comes back. A video file plays
+    at its own frame rate, as a camera would deliver it, and starts again at its end.
     """
 
     def __init__(self, config: OpenCVConfig) -> None:
@@ -147,12 +280,10 @@ class OpenCVCamera:
         self.source = f"opencv:{self._name}"
         self._size = (config.width, config.height)
         self._retry_every = config.retry_every
-        self._changed = threading.Condition()
-        self._latest: Frame | None = None  # the one frame kept: a slow reader never builds a queue
-        self._last_frame_at = time.monotonic()  # grace period while the camera starts
-        self._last_returned_at = -math.inf
-        self._problem: str | None = None
-        self._closed = False
+        self._frames = _NewestFrame(
+            self._name,
+            stopped=f"The camera ({self._name}) stopped sending images; check its cable.",
+        )
         self._stopping = threading.Event()
         first = self._open()  # here, so health() is right from the start
         self._thread = threading.Thread(
@@ -161,43 +292,17 @@ class OpenCVCamera:
         self._thread.start()
 
     def read(self, timeout: float = 2.0) -> Frame:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while True:
-                if self._closed:
-                    raise SensorError(CLOSED)
-                frame = self._latest
-                if frame is not None and frame.captured_at > self._last_returned_at:
-                    self._last_returned_at = frame.captured_at
-                    return frame
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise SensorError(self._problem or self._stopped())
-                self._changed.wait(remaining)
+        return self._frames.read(timeout)
 
     def health(self) -> SensorHealth:
-        with self._changed:
-            if self._closed:
-                return SensorHealth(ok=False, detail=CLOSED)
-            if self._problem:
-                return SensorHealth(ok=False, detail=self._problem)
-            if time.monotonic() - self._last_frame_at > STALE_AFTER:
-                return SensorHealth(ok=False, detail=self._stopped())
-            return SensorHealth(ok=True)
+        return self._frames.health()
 
     def close(self) -> None:
-        with self._changed:
-            if self._closed:
-                return
-            self._closed = True
-            self._changed.notify_all()
         self._stopping.set()
-        self._thread.join(timeout=5)
-        if self._thread.is_alive():
-            logger.warning("camera %s: the capture thread did not stop in time", self._name)
-
-    def _stopped(self) -> str:
-        return f"The camera ({self._name}) stopped sending images; check its cable."
+        if self._frames.close():
+            self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                logger.warning("camera %s: the capture thread did not stop in time", self._name)
 
     def _run(self, capture: cv2.VideoCapture | None) -> None:
         """Stream while the camera works; when it fails, open it again until it comes back."""
@@ -213,8 +318,9 @@ class OpenCVCamera:
                     break
                 capture = self._open()
             except Exception as exc:  # an OpenCV fault must not end the thread
-                logger.exception("camera %s failed", self._name)
-                self._report(f"The camera ({self._name}) failed ({exc}); trying again.")
+                self._frames.report(
+                    f"The camera ({self._name}) failed ({exc}); trying again.", exc_info=True
+                )
                 capture = None
                 if self._stopping.wait(self._retry_every):
                     break
@@ -224,12 +330,14 @@ class OpenCVCamera:
     def _open(self) -> cv2.VideoCapture | None:
         missing = _missing_device(self._device)
         if missing:
-            self._report(f"The camera is not connected ({missing} is missing); check its cable.")
+            self._frames.report(
+                f"The camera is not connected ({missing} is missing); check its cable."
+            )
             return None
         capture = cv2.VideoCapture(self._device)
         if not capture.isOpened():
             capture.release()
-            self._report(
+            self._frames.report(
                 f"The camera ({self._name}) cannot be opened; check its cable, "
                 "and that no other program is using it."
             )
@@ -239,32 +347,38 @@ class OpenCVCamera:
         return capture
 
     def _stream(self, capture: cv2.VideoCapture) -> int:
-        """Grab frames until the camera fails or close() is called; returns how many came."""
+        """Grab frames until the camera fails or close() is called; returns how many came.
+
+        The first frame after opening is always decoded, to check the camera's image format.
+        """
         period = self._file_frame_period(capture)
         delivered = 0
         due = time.monotonic()
         try:
             while not self._stopping.is_set() and capture.grab():
                 captured_at = time.monotonic()
-                ok, pixels = capture.retrieve()
-                if not ok or pixels is None:
-                    break
-                bgr = _as_bgr(pixels)
-                if bgr is None:
-                    self._report(
-                        f"The camera ({self._name}) sends images of a kind the kiosk cannot "
-                        f"use ({pixels.dtype} {pixels.shape})."
-                    )
-                    return 0
+                if delivered and not self._frames.reader_active():
+                    self._frames.skipped(captured_at)
+                else:
+                    ok, pixels = capture.retrieve()
+                    if not ok or pixels is None:
+                        break
+                    bgr = _as_bgr(pixels)
+                    if bgr is None:
+                        self._frames.report(
+                            f"The camera ({self._name}) sends images of a kind the kiosk cannot "
+                            f"use ({pixels.dtype} {pixels.shape})."
+                        )
+                        return 0
+                    self._frames.publish(Frame(bgr, captured_at, self.source))
                 delivered += 1
-                self._publish(Frame(bgr, captured_at, self.source))
                 if period is not None:  # never bursts to catch up after a slow frame
                     due = max(due + period, time.monotonic() - period)
                     self._stopping.wait(max(0.0, due - time.monotonic()))
         finally:
             capture.release()
         if not delivered and not self._stopping.is_set():
-            self._report(
+            self._frames.report(
                 f"The camera ({self._name}) is connected but sends no images; "
                 "unplug it and plug it back in."
             )
@@ -276,23 +390,6 @@ class OpenCVCamera:
             return None
         fps = capture.get(cv2.CAP_PROP_FPS)
         return 1.0 / fps if math.isfinite(fps) and fps > 0 else 1.0 / 15
-
-    def _publish(self, frame: Frame) -> None:
-        with self._changed:
-            if self._problem:
-                logger.info("camera %s is back", self._name)
-            self._latest = frame
-            self._last_frame_at = frame.captured_at
-            self._problem = None
-            self._changed.notify_all()
-
-    def _report(self, problem: str) -> None:
-        with self._changed:
-            if problem != self._problem:
-                logger.warning("camera %s: %s", self._name, problem)
-            self._problem = problem
-            self._latest = None
-            self._changed.notify_all()
 
 
 class ReplayCamera:

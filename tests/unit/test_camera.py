@@ -8,10 +8,12 @@ import shutil
 import sys
 import time
 import tracemalloc
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -288,6 +290,43 @@ def test_opencv_camera_names_a_missing_device_and_hides_stream_passwords() -> No
     with closing(OpenCVCamera(config)) as camera:
         assert camera.source == "opencv:rtsp://127.0.0.1:1/cam"
         assert "secret" not in camera.health().detail
+
+
+def test_opencv_camera_decodes_no_frames_while_nobody_reads(
+    camera_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts: Counter[str] = Counter()
+
+    real_capture = cv2.VideoCapture
+
+    class CountingCapture:
+        """The real VideoCapture, counting what the camera thread asks of it."""
+
+        def __init__(self, device: int | str) -> None:
+            self._capture = real_capture(device)
+            counts["opened"] += 1
+
+        def grab(self) -> bool:
+            counts["grabbed"] += 1
+            return self._capture.grab()
+
+        def retrieve(self) -> tuple[bool, np.ndarray]:
+            counts["retrieved"] += 1
+            return self._capture.retrieve()
+
+        def __getattr__(self, name: str) -> Any:  # isOpened, set, get, release
+            return getattr(self._capture, name)
+
+    monkeypatch.setattr(cv2, "VideoCapture", CountingCapture)
+    with closing(OpenCVCamera(OpenCVConfig(device=str(camera_file)))) as camera:
+        wait_until(lambda: counts["grabbed"] >= 20, "the idle camera grabs frames")
+        retrieved = counts["retrieved"]
+        assert retrieved <= counts["opened"]  # only the first frame after opening, a format check
+        assert camera.health() == SensorHealth(ok=True)
+        asked_at = time.monotonic()
+        assert camera.read().captured_at > asked_at  # not the frame kept from before
+        assert check_camera(camera) == []
+        assert counts["retrieved"] > retrieved
 
 
 # --- every driver: closing, the registry, configuration --------------------------------------
