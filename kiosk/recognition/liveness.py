@@ -12,7 +12,8 @@ Two checks, because neither is enough alone:
   is in the photo's own eye frame; tilting it shortens the eye line with no nose movement.
 
 A video replay (a phone playing a recording of the person turning their head) can pass the
-active challenge; only a passive model or staff presence addresses that.
+active challenge, and so could a series of photos at gradually larger yaws swapped without the
+face ever leaving the view; only a passive model or staff presence addresses those.
 """
 
 from __future__ import annotations
@@ -82,13 +83,29 @@ class LivenessConfig:
     """Smaller faces are not judged: below 40 px the landmark noise of the attack frames grew
     from 0.43 to 0.72 eye distances. A face at ~50 cm from a 640x480 camera has ~65 px."""
 
-    jitter_allowance: float = 0.15
-    """The turn may change by this much between two consecutive usable frames whatever the
-    time between them (attack frames 0.1 s apart: 99th percentile 0.11, largest 0.24) ..."""
+    jitter_allowance: float = 0.04
+    """The turn may change by this much between two consecutive usable frames on top of the
+    head's own motion: YuNet's landmark noise on 99 faces-dev photos detected again with fresh
+    camera noise and 1 px shifts changed the turn by 0.005 (median), 0.047 (99th percentile).
+    Moving prints jitter more (attack frames 0.1 s apart: 99th percentile 0.11), so they fail
+    sooner ..."""
 
-    max_turn_speed: float = 2.5
-    """... plus this many eye distances per second in between (a brisk 30 degree turn in
-    0.3 s is ~0.9/s). A faster change means pictures were swapped in front of the camera."""
+    max_turn_speed: float = 0.9
+    """... plus this many eye distances per second, for at most ``frame_seconds`` (a brisk 30
+    degree turn in 0.3 s is ~0.9/s; the screen asks for a slow one). Per frame that allows
+    0.04 + 0.9 / 15 = 0.10, less than turn_threshold - frontal_max (0.12): no single frame gets
+    from a frontal picture to a turned one. A faster change means pictures were swapped."""
+
+    frame_seconds: float = 1 / 15
+    """The time between two usable frames counts for at most one frame of the kiosk camera
+    (15 fps by default), so a moment with no usable face, as when a picture is swapped, buys no
+    bigger change. With a slower camera heads must turn more slowly (10 fps: ~0.6/s)."""
+
+    approach_frames: int = 2
+    """A step counts only after this many usable frames part way to that side (frontal_max <
+    |turn| < turn_threshold) since the face was last frontal, turned the other way or out of
+    view: a head turning at 0.9/s passes 2 at 15 fps (0.06 a frame across a 0.12 band); a
+    picture swapped for a turned one skips them."""
 
     max_gap_seconds: float = 1.0
     """Once started, no usable face for longer than this fails the challenge: swapping
@@ -201,9 +218,10 @@ class ActiveChallenge:
     It first waits for a frontal face (|turn| <= frontal_max for hold_frames frames) and keeps
     its eye-line ratio as the baseline. A step is done when hold_frames consecutive usable
     frames show |turn| >= turn_threshold to the asked side with the eye line shortened as
-    that turn implies. It fails when the turn jumps faster than a head turns or the face is
-    gone too long once started, and times out after ``timeout`` seconds. A photo that never
-    passes simply ends TIMED_OUT: the policy treats both endings as "not shown to be live".
+    that turn implies, reached through approach_frames frames part way there. It fails when
+    the turn jumps faster than a head turns or the face is gone too long once started, and
+    times out after ``timeout`` seconds. A photo that never passes simply ends TIMED_OUT: the
+    policy treats both endings as "not shown to be live".
 
     Feed it every frame's landmarks (None when no face was found) with the frame's
     ``captured_at``; it never calls a detector itself. The clock is the frames' own, so the
@@ -228,6 +246,7 @@ class ActiveChallenge:
         self._frontal_ratios: list[float] = []
         self._done = 0
         self._streak = 0
+        self._approach = 0  # usable frames part way to the asked side since frontal or a gap
         self._state = ChallengeState(Phase.WAITING, "Look straight at the camera")
 
     @property
@@ -267,6 +286,7 @@ class ActiveChallenge:
 
     def _skip(self, captured_at: float, prompt: str) -> ChallengeState:
         self._streak = 0
+        self._approach = 0
         self._frontal_ratios.clear()
         if (
             self._baseline is not None
@@ -295,8 +315,10 @@ class ActiveChallenge:
         config = self.config
         assert self._baseline is not None and self._last_seen is not None
         seen_at, seen_turn = self._last_seen
-        allowed = config.jitter_allowance + config.max_turn_speed * (captured_at - seen_at)
-        if abs(head.turn - seen_turn) > allowed:
+        if captured_at - seen_at > config.max_gap_seconds:
+            return self._fail("face_lost")
+        elapsed = min(captured_at - seen_at, config.frame_seconds)
+        if abs(head.turn - seen_turn) > config.jitter_allowance + config.max_turn_speed * elapsed:
             return self._fail("jump")
         self._last_seen = (captured_at, head.turn)
 
@@ -305,11 +327,17 @@ class ActiveChallenge:
         sign = 1.0 if self.steps[self._done] == "left" else -1.0
         turned = sign * head.turn >= config.turn_threshold
         consistent = abs(shortening - implied) <= config.foreshortening_tolerance
-        self._streak = self._streak + 1 if turned and consistent else 0
+        if turned:
+            approached = self._approach >= config.approach_frames
+            self._streak = self._streak + 1 if consistent and approached else 0
+        else:
+            self._streak = 0
+            self._approach = self._approach + 1 if sign * head.turn > config.frontal_max else 0
         if self._streak >= config.hold_frames:
             phase = _DONE_PHASE[self.steps[self._done]]
             self._done += 1
             self._streak = 0
+            self._approach = 0
             if self._done == len(self.steps):
                 return self._finish(Phase.PASSED, "Thank you")
             self._state = ChallengeState(phase, _NEXT_TURN_PROMPTS[self.steps[self._done]])

@@ -5,7 +5,10 @@ The attack frames are made here from dev photos: the photo, printed with a white
 held in front of a simulated 640x480 camera (pinhole, focal 560 px) and tilted, rolled, moved
 and scaled the way a hand would, one pose per frame. The pass case has no head-turn video in
 ../shared: it uses real photos of one person at different real head yaws (LFW, chosen by their
-measured turn) as the frames - real 3-D heads, though not one continuous recording.
+measured turn) as the frames, ordered by turn so that they pass through the intermediate yaws a
+turning head passes through - real 3-D heads and real landmarks, though not one continuous
+recording (the same person's photos also differ in expression, light and scale). Swapped
+pictures are the same person's frontal and turned photos shown one after the other.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from kiosk.recognition.detect import FaceDetector, open_detector
 from kiosk.recognition.liveness import (
     ActiveChallenge,
     ChallengeState,
+    Direction,
     LivenessConfig,
     LivenessInputError,
     PassiveLiveness,
@@ -209,69 +213,140 @@ def test_challenge_fails_when_printed_photo_is_rotated_and_scaled_in_plane(
     assert two_sided_reach(frames) < 0.5 * LivenessConfig().turn_threshold
 
 
-# --- real heads pass -----------------------------------------------------------------------------
+# --- real heads pass, swapped pictures fail ---------------------------------------------------
 
-PASS_PEOPLE = ["Hugo_Chavez", "Recep_Tayyip_Erdogan"]
+PASS_PEOPLE = ["Donald_Rumsfeld", "Tony_Blair"]
+"""The faces-dev people with photos at enough yaws to both sides: ordered by turn, neighbours
+differ by at most 0.075 all the way to two photos turned 0.2 or more each way."""
+
+KIOSK_FRAME_SECONDS = 1 / 15  # the kiosk camera's default 15 frames per second
+
+Measured = list[tuple[float, np.ndarray]]
+"""(turn, landmarks) of each of a person's photos."""
 
 
-def frames_by_turn(detector: FaceDetector, person: str) -> dict[str, np.ndarray]:
-    """The person's photos picked by measured head turn: the two most frontal, and the ones
-    closest to a turn of 0.3 eye distances (about 34 degrees) to their left and their right."""
-    measured = []
-    for path in sorted((FACES / person).glob("*.jpg")):
-        image = cv2.imread(str(path))
-        assert image is not None
-        enlarged = cv2.resize(image, None, fx=ENLARGE, fy=ENLARGE, interpolation=cv2.INTER_CUBIC)
-        landmarks = face_landmarks(detector, enlarged)
-        head = None if landmarks is None else measure_turn(landmarks)
-        if landmarks is not None and head is not None:
-            measured.append((head.turn, landmarks))
-    by_frontal = sorted(measured, key=lambda item: abs(item[0]))
+@pytest.fixture(scope="module")
+def measured(detector: FaceDetector) -> dict[str, Measured]:
+    """Every photo of PASS_PEOPLE, enlarged to kiosk face size, with its measured turn."""
+    by_person: dict[str, Measured] = {}
+    for person in PASS_PEOPLE:
+        by_person[person] = []
+        for path in sorted((FACES / person).glob("*.jpg")):
+            image = cv2.imread(str(path))
+            assert image is not None
+            enlarged = cv2.resize(
+                image, None, fx=ENLARGE, fy=ENLARGE, interpolation=cv2.INTER_CUBIC
+            )
+            landmarks = face_landmarks(detector, enlarged)
+            head = None if landmarks is None else measure_turn(landmarks)
+            if landmarks is not None and head is not None:
+                by_person[person].append((head.turn, landmarks))
+    return by_person
+
+
+def turning_path(photos: Measured, side: str) -> Measured:
+    """The photos a head turning from frontal to ``side`` passes, in order: every photo on that
+    side from turn 0 up to the second one at or past the turn threshold."""
+    sign = 1.0 if side == "left" else -1.0
+    on_side = sorted((item for item in photos if sign * item[0] >= 0), key=lambda i: abs(i[0]))
+    threshold = LivenessConfig().turn_threshold
+    turned = [index for index, (turn, _) in enumerate(on_side) if abs(turn) >= threshold]
+    return on_side[: turned[1] + 1]
+
+
+def head_turning(photos: Measured, first: str, then: str) -> Measured:
+    """A head turning from frontal to ``first``, back, and on to ``then``: one photo a frame."""
+    out = turning_path(photos, first)
+    return [*out, *reversed(out), *turning_path(photos, then)]
+
+
+def swapped_pictures(photos: Measured) -> dict[str, np.ndarray]:
+    """A frontal photo and the ones closest to a turn of 0.3 (about 34 degrees) each way."""
     return {
-        "frontal": by_frontal[0][1],
-        "frontal_again": by_frontal[1][1],
-        "left": min(measured, key=lambda item: abs(item[0] - 0.3))[1],
-        "right": min(measured, key=lambda item: abs(item[0] + 0.3))[1],
+        "frontal": min(photos, key=lambda item: abs(item[0]))[1],
+        "left": min(photos, key=lambda item: abs(item[0] - 0.3))[1],
+        "right": min(photos, key=lambda item: abs(item[0] + 0.3))[1],
     }
 
 
-@pytest.mark.parametrize("person", PASS_PEOPLE)
-def test_challenge_passes_for_real_head_turned_left_then_right(
-    detector: FaceDetector, person: str
-) -> None:
-    poses = frames_by_turn(detector, person)
-    order = ["frontal", "frontal_again", "left", "frontal", "right"]
-    challenge = ActiveChallenge(steps=("left", "right"), timeout=10.0)
+def feed_every(
+    challenge: ActiveChallenge, frames: Sequence[np.ndarray | None], seconds: float
+) -> list[ChallengeState]:
+    return [challenge.feed(landmarks, index * seconds) for index, landmarks in enumerate(frames)]
 
-    states = run_challenge(challenge, [poses[pose] for pose in order])
+
+@pytest.mark.parametrize("person", PASS_PEOPLE)
+@pytest.mark.parametrize("steps", [("left", "right"), ("right", "left")])
+def test_challenge_passes_for_real_head_turning_through_intermediate_yaws(
+    measured: dict[str, Measured], person: str, steps: tuple[Direction, Direction]
+) -> None:
+    """Different real photos of one person ordered by measured turn, one a frame at 10 fps (no
+    landmark interpolation): real intermediate yaws, though not one continuous recording."""
+    path = head_turning(measured[person], *steps)
+    challenge = ActiveChallenge(steps=steps, timeout=10.0)
+
+    states = feed_every(challenge, [landmarks for _, landmarks in path], FRAME_SECONDS)
 
     phases = [state.phase for state in states]
     assert phases[-1] is Phase.PASSED
-    assert Phase.TURNED_LEFT in phases
-    assert phases.index(Phase.TURNED_LEFT) < phases.index(Phase.PASSED)
+    first_done = Phase.TURNED_LEFT if steps[0] == "left" else Phase.TURNED_RIGHT
+    assert phases.index(first_done) < phases.index(Phase.PASSED)
     assert states[0].prompt == "Look straight at the camera"
-    assert states[3].prompt == "Turn your head slowly to your left"
+    assert states[2].prompt == f"Turn your head slowly to your {steps[0]}"
+    config = LivenessConfig()
+    per_frame = config.jitter_allowance + config.max_turn_speed * config.frame_seconds
+    turns = np.array([turn for turn, _ in path])
+    assert np.abs(np.diff(turns)).max() < per_frame - 0.02
+    part_way = (np.abs(turns) > config.frontal_max) & (np.abs(turns) < config.turn_threshold)
+    assert (part_way & (turns > 0)).sum() >= config.approach_frames
+    assert (part_way & (turns < 0)).sum() >= config.approach_frames
 
 
-def test_challenge_passes_for_real_head_turned_right_then_left(detector: FaceDetector) -> None:
-    poses = frames_by_turn(detector, PASS_PEOPLE[0])
-    order = ["frontal", "frontal_again", "right", "frontal", "left"]
-    challenge = ActiveChallenge(steps=("right", "left"), timeout=10.0)
-
-    phases = [state.phase for state in run_challenge(challenge, [poses[p] for p in order])]
-
-    assert phases[-1] is Phase.PASSED
-    assert Phase.TURNED_RIGHT in phases
-
-
-def test_challenge_waits_when_real_head_turns_the_wrong_way_only(detector: FaceDetector) -> None:
-    poses = frames_by_turn(detector, PASS_PEOPLE[0])
+def test_challenge_waits_when_real_head_turns_the_wrong_way_only(
+    measured: dict[str, Measured],
+) -> None:
+    right = turning_path(measured[PASS_PEOPLE[0]], "right")
     challenge = ActiveChallenge(steps=("left", "right"), timeout=10.0)
 
-    states = run_challenge(challenge, [poses[p] for p in ["frontal", "frontal_again", "right"]])
+    states = feed_every(challenge, [landmarks for _, landmarks in right], FRAME_SECONDS)
 
     assert states[-1].phase is Phase.WAITING
     assert states[-1].prompt == "Turn your head slowly to your left"
+
+
+@pytest.mark.parametrize("person", PASS_PEOPLE)
+def test_challenge_fails_when_pictures_are_swapped_with_the_face_hidden_between(
+    measured: dict[str, Measured], person: str
+) -> None:
+    """The reviewer's sequence, which the old allowance (0.15 + 2.5/s since the last usable
+    frame, 0.32 at 15 fps and growing over the gap) let pass."""
+    pictures = swapped_pictures(measured[person])
+    frames = [
+        *[pictures["frontal"]] * 3,
+        *[pictures["left"]] * 2,
+        *[None] * 3,
+        *[pictures["right"]] * 2,
+    ]
+    challenge = ActiveChallenge(timeout=10.0)
+
+    states = feed_every(challenge, frames, KIOSK_FRAME_SECONDS)
+
+    assert Phase.PASSED not in [state.phase for state in states]
+    assert (states[-1].phase, states[-1].reason) == (Phase.FAILED, "jump")
+
+
+@pytest.mark.parametrize("person", PASS_PEOPLE)
+def test_challenge_fails_when_pictures_are_swapped_without_a_gap(
+    measured: dict[str, Measured], person: str
+) -> None:
+    pictures = swapped_pictures(measured[person])
+    frames = [*[pictures["frontal"]] * 3, *[pictures["left"]] * 2, *[pictures["right"]] * 2]
+    challenge = ActiveChallenge(timeout=10.0)
+
+    states = feed_every(challenge, frames, KIOSK_FRAME_SECONDS)
+
+    assert Phase.PASSED not in [state.phase for state in states]
+    assert (states[-1].phase, states[-1].reason) == (Phase.FAILED, "jump")
 
 
 # --- odd input: the right state, no crash ------------------------------------------------------
@@ -292,6 +367,59 @@ def test_black_frame_leaves_challenge_waiting(
 def frontal_landmarks() -> np.ndarray:
     """A frontal face's five points (eye distance 60 px), as a detector gives them."""
     return np.array([[290, 200], [350, 200], [320, 235], [296, 265], [344, 265]], np.float32)
+
+
+def turned_landmarks(turn: float) -> np.ndarray:
+    """frontal_landmarks() turned until the nose is ``turn`` eye distances off the eye
+    midpoint, on the mean face the challenge assumes (nose 0.45 eye distances in front of a
+    flat face): the eye line and mouth shorten by cos(yaw)."""
+    cos_yaw = math.cos(math.atan(turn / LivenessConfig().nose_depth))
+    eye_distance = 60 * cos_yaw
+    return np.array(
+        [
+            [320 - eye_distance / 2, 200],
+            [320 + eye_distance / 2, 200],
+            [320 + turn * eye_distance, 235],
+            [320 - 24 * cos_yaw, 265],
+            [320 + 24 * cos_yaw, 265],
+        ],
+        np.float32,
+    )
+
+
+def test_step_counts_only_after_frames_part_way_there() -> None:
+    challenge = ActiveChallenge()
+    once_part_way = [0.0, 0.0, 0.07, 0.15, 0.23, 0.23, 0.23]
+
+    states = feed_every(challenge, [turned_landmarks(t) for t in once_part_way], 0.1)
+
+    assert {state.phase for state in states} == {Phase.WAITING}
+    assert states[-1].prompt == "Turn your head slowly to your left"
+    back_and_again = [turned_landmarks(t) for t in [0.15, 0.23, 0.23]]
+    later = [
+        challenge.feed(landmarks, 0.8 + index / 10)
+        for index, landmarks in enumerate(back_and_again)
+    ]
+    assert later[-1].phase is Phase.TURNED_LEFT
+
+
+def test_gap_without_a_face_buys_no_bigger_change() -> None:
+    challenge = ActiveChallenge()
+    frames = [turned_landmarks(0.0), turned_landmarks(0.0), None, None, None, None]
+
+    feed_every(challenge, [*frames, turned_landmarks(0.11)], 0.1)
+
+    assert (challenge.state.phase, challenge.state.reason) == (Phase.FAILED, "jump")
+
+
+def test_usable_face_after_a_long_gap_fails_challenge() -> None:
+    challenge = ActiveChallenge()
+    challenge.feed(frontal_landmarks(), 0.0)
+    challenge.feed(frontal_landmarks(), 0.1)
+
+    state = challenge.feed(frontal_landmarks(), 1.2)  # no frames at all in between
+
+    assert (state.phase, state.reason) == (Phase.FAILED, "face_lost")
 
 
 def test_face_lost_after_start_fails_challenge() -> None:
