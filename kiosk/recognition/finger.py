@@ -29,6 +29,7 @@ import math
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -45,6 +46,8 @@ BLANK_STD = 6.0  # grey-level spread below which the image holds nothing
 MIN_FINGER_AREA = 100 * 100  # pixels at 500 dpi (5×5 mm) of ridges, or no finger was pressed
 MIN_MINUTIAE = 8  # fewer and no score means anything
 MIN_CLARITY = 0.12  # ridge coherence: fingers-dev images 0.23 and up, random noise 0.04
+MAX_CANDIDATES = 3000  # ridge endings + forks before filtering: fingers-dev ≤ 304; more is noise
+MAX_MINUTIAE = 400  # after filtering: fingers-dev ≤ 94, a rolled finger ~200; more is noise
 
 # extraction
 SEGMENT_BLOCK, SEGMENT_FRACTION = 25, 0.2
@@ -72,13 +75,9 @@ RHO = ((5.0, -1.6), (math.pi / 12, -30.0), (math.pi / 12, -30.0))  # (mu, tau) o
 SEEDS, PAIR_DISTANCE, PAIR_ANGLE, MIN_OVERLAP = 30, 15.0, math.radians(25), 12
 SHORTLIST = 25  # 1:N: templates scored in full after the quick look at all of them
 
-_SETTINGS = (
-    *(ENGINE, DPI, ORIENTATION_WINDOW, GABOR_ORIENTATIONS, GABOR_SIGMA, GABOR_WAVELENGTH),
-    *(BORDER, MIN_DISTANCE),
-    *(BROKEN_RIDGE, RADIUS, NS, ND, MU_PSI, SEEDS, PAIR_DISTANCE, PAIR_ANGLE, MIN_OVERLAP),
-)
-# stands for "the model" in calibrations: a change of engine or settings needs a new one
-ENGINE_SHA256 = hashlib.sha256(repr(_SETTINGS).encode()).hexdigest()
+# stands for "the model" in calibrations: the hash of this file's own source, so that any
+# change to the engine (a constant, the extraction or the matcher) needs a new calibration
+ENGINE_SHA256 = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 class FingerImageError(ValueError):
@@ -281,18 +280,41 @@ def _crossing_numbers(skeleton: np.ndarray) -> np.ndarray:
     return crossings
 
 
+def _close_pairs(
+    xs: np.ndarray, ys: np.ndarray, shape: tuple[int, ...], distance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j): every two of the points (distinct pixels) closer than ``distance``, both ways.
+
+    Each point looks up the pixels of a disc around it in an image of point numbers, so memory
+    grows with points × disc area, never points² (noise gives thousands of points).
+    """
+    h, w = shape
+    number = np.full((h, w), -1, np.int32)
+    number[ys, xs] = np.arange(len(xs), dtype=np.int32)
+    reach = math.ceil(distance)
+    dy, dx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disc = (dx * dx + dy * dy < distance * distance) & ((dx != 0) | (dy != 0))
+    px, py = xs[:, None] + dx[disc][None], ys[:, None] + dy[disc][None]
+    on_image = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    i = np.nonzero(on_image)[0]
+    j = number[py[on_image], px[on_image]]
+    return i[j >= 0], j[j >= 0]
+
+
 def _minutiae(enhanced: np.ndarray, mask: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """(n, 4) float32 x, y, direction, kind of the minutiae of an enhanced image."""
     ridges = (enhanced > 0) & (mask > 0)
     crossings = _crossing_numbers(skeletonize(ridges).astype(np.uint8))  # type: ignore[no-untyped-call]
     inside = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 3)[1:-1, 1:-1] > BORDER
     ys, xs = np.nonzero(((crossings == 1) | (crossings == 3)) & inside)
+    if len(xs) > MAX_CANDIDATES:
+        raise _too_noisy(len(xs))
     kinds = (crossings[ys, xs] == 3).astype(np.float32)
-    if len(xs) > 1:  # clusters come from spurs, holes and bridges, not from real minutiae
-        apart = np.hypot(xs[:, None] - xs[None], ys[:, None] - ys[None]).astype(np.float32)
-        np.fill_diagonal(apart, np.inf)
-        keep = apart.min(axis=1) >= MIN_DISTANCE
-        xs, ys, kinds = xs[keep], ys[keep], kinds[keep]
+    # clusters come from spurs, holes and bridges, not from real minutiae
+    crowded, _ = _close_pairs(xs, ys, enhanced.shape, MIN_DISTANCE)
+    keep = np.ones(len(xs), bool)
+    keep[crowded] = False
+    xs, ys, kinds = xs[keep], ys[keep], kinds[keep]
     # an ending points away from its ridge, a bifurcation towards its stem: compare the
     # enhanced image a few pixels ahead and behind along the ridge direction
     angles = theta[ys, xs].astype(np.float64)
@@ -309,14 +331,20 @@ def _minutiae(enhanced: np.ndarray, mask: np.ndarray, theta: np.ndarray) -> np.n
     towards_ridge = ridge_along(1) > ridge_along(-1)
     turn = np.where(kinds == 0, towards_ridge, ~towards_ridge)
     angles = (angles + np.pi * turn) % (2 * np.pi)
-    if len(xs) > 1:  # two endings facing each other across a short gap are one broken ridge
-        gap = np.hypot(xs[:, None] - xs[None], ys[:, None] - ys[None])
-        np.fill_diagonal(gap, np.inf)
-        facing = np.abs(_angle(angles[:, None] - angles[None])) > math.radians(135)
-        endings = (kinds[:, None] == 0) & (kinds[None] == 0)
-        broken = ((gap < BROKEN_RIDGE) & facing & endings).any(axis=1)
-        xs, ys, angles, kinds = xs[~broken], ys[~broken], angles[~broken], kinds[~broken]
+    # two endings facing each other across a short gap are one broken ridge
+    i, j = _close_pairs(xs, ys, enhanced.shape, BROKEN_RIDGE)
+    facing = np.abs(_angle(angles[i] - angles[j])) > math.radians(135)
+    broken = np.zeros(len(xs), bool)
+    broken[i[facing & (kinds[i] == 0) & (kinds[j] == 0)]] = True
+    xs, ys, angles, kinds = xs[~broken], ys[~broken], angles[~broken], kinds[~broken]
     return np.column_stack([xs, ys, angles, kinds]).astype(np.float32).reshape(-1, 4)
+
+
+def _too_noisy(details: int) -> FingerImageError:
+    return FingerImageError(
+        f"The fingerprint image is too noisy to read ({details} ridge details, far more than a "
+        "finger has); clean the glass and the finger, and press again."
+    )
 
 
 def _extract(image: FingerImage) -> tuple[np.ndarray, np.ndarray, FingerQuality]:
@@ -333,9 +361,17 @@ def _extract(image: FingerImage) -> tuple[np.ndarray, np.ndarray, FingerQuality]
     norm = np.where(finger, -(grey - grey[finger].mean()) / (grey[finger].std() + 1e-6), 0)
     norm = norm.astype(np.float32)  # ridges (dark) become positive
     theta, coherence = _orientation(gx, gy)
+    clarity = float(coherence[finger].mean())
+    if clarity < MIN_CLARITY:  # before thinning: noise thins into thousands of false minutiae
+        raise FingerImageError(
+            "The fingerprint image shows no clear ridges (smudged, wet or dirty); clean the "
+            "glass and the finger, and press again."
+        )
     enhanced = _gabor_enhance(norm, theta, GABOR_WAVELENGTH * _ridge_period(norm))
     minutiae = _minutiae(enhanced, mask, theta)
-    return minutiae, mask, finger_quality(area, float(coherence[finger].mean()), len(minutiae))
+    if len(minutiae) > MAX_MINUTIAE:
+        raise _too_noisy(len(minutiae))
+    return minutiae, mask, finger_quality(area, clarity, len(minutiae))
 
 
 def image_quality(image: FingerImage) -> FingerQuality:
@@ -346,11 +382,6 @@ def image_quality(image: FingerImage) -> FingerQuality:
 def finger_template(image: FingerImage) -> FingerTemplate:
     """The template of one impression; FingerImageError when the image cannot give one."""
     minutiae, mask, quality = _extract(image)
-    if quality.clarity < MIN_CLARITY:
-        raise FingerImageError(
-            "The fingerprint image shows no clear ridges (smudged, wet or dirty); clean the "
-            "glass and the finger, and press again."
-        )
     if len(minutiae) < MIN_MINUTIAE:
         raise FingerImageError(
             f"The fingerprint image shows too few ridge details ({len(minutiae)}); clean the "
@@ -389,6 +420,7 @@ _CELL_X, _CELL_Y = (grid.ravel() for grid in np.meshgrid(_OFFSETS, _OFFSETS))
 _IN_RADIUS = _CELL_X**2 + _CELL_Y**2 <= RADIUS**2
 _LAYERS = -np.pi + (np.arange(ND) + 0.5) * 2 * np.pi / ND
 _STEPS = 3600  # directional contributions are looked up at 0.1° steps of the relative angle
+_CYLINDER_BLOCK = 4096  # cylinders × minutiae built at once: 8 MB a working array
 
 
 def _layer_share(relative: float, layer: float) -> float:
@@ -439,16 +471,22 @@ def _cylinders(
     in_hull = np.zeros_like(on_grid)
     in_hull[on_grid] = hull[cj[on_grid], ci[on_grid]] > 0
     cell_valid = _IN_RADIUS[None] & in_hull
-    # spatial contribution of every other minutia to every cell (normalised Gaussian)
-    d2 = (cx[:, :, None] - x[None, None]) ** 2 + (cy[:, :, None] - y[None, None]) ** 2
-    spatial = np.exp(-d2 / (2 * SIGMA_S**2)) / (SIGMA_S * math.sqrt(2 * math.pi))
-    spatial[d2 > (3 * SIGMA_S) ** 2] = 0
-    spatial[np.arange(n), :, np.arange(n)] = 0
-    # directional contribution to each of the 6 layers
+    # directional contribution of every other minutia to each of the 6 layers
     relative = _angle(t[:, None] - t[None])
     step = np.round((relative + np.pi) * _STEPS / (2 * np.pi)).astype(int) % _STEPS
     directional = _DIRECTIONAL[step]  # (n, n, ND)
-    values = np.einsum("icj,ijk->ick", spatial, directional)
+    # spatial contribution of every other minutia to every cell (normalised Gaussian), a few
+    # cylinders at a time: all at once is n × 256 × n values, gigabytes for a noisy image
+    values = np.empty((n, NS * NS, ND))
+    rows = max(1, _CYLINDER_BLOCK // n)
+    for start in range(0, n, rows):
+        block = slice(start, start + rows)
+        d2 = (cx[block, :, None] - x[None, None]) ** 2 + (cy[block, :, None] - y[None, None]) ** 2
+        spatial = np.exp(-d2 / (2 * SIGMA_S**2)) / (SIGMA_S * math.sqrt(2 * math.pi))
+        spatial[d2 > (3 * SIGMA_S) ** 2] = 0
+        own = np.arange(len(spatial))
+        spatial[own, :, start + own] = 0
+        values[block] = np.einsum("icj,ijk->ick", spatial, directional[block])
     valid = np.repeat(cell_valid[:, :, None], ND, axis=2)
     bits = (values >= MU_PSI) & valid
     apart = np.hypot(x[:, None] - x[None], y[:, None] - y[None])

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -142,6 +143,27 @@ def test_image_with_noise_and_no_ridges_is_refused() -> None:
     noise = np.random.default_rng(1).integers(0, 256, (288, 256), dtype=np.uint8)
     with pytest.raises(FingerImageError, match="no clear ridges"):
         finger_template(FingerImage(noise, 500, 0.0, "test"))
+
+
+def test_large_noise_image_is_refused_as_unclear() -> None:
+    """1000×1000 (50 mm, an allowed size): refused on clarity before any minutiae are sought;
+    once its 20,000 false minutiae took 5 GB."""
+    noise = np.random.default_rng(2).integers(0, 256, (1000, 1000), dtype=np.uint8)
+    with pytest.raises(FingerImageError, match="no clear ridges"):
+        finger_template(FingerImage(noise, 500, 0.0, "test"))
+    with pytest.raises(FingerImageError, match="no clear ridges"):
+        image_quality(FingerImage(noise, 500, 0.0, "test"))
+
+
+def test_streaked_noise_with_a_clear_direction_is_refused_as_too_noisy() -> None:
+    """Noise smeared along one direction is clear enough, but breaks into hundreds of ridges."""
+    noise = np.random.default_rng(3).normal(0, 1, (1000, 1000)).astype(np.float32)
+    streak = np.zeros((41, 41), np.float32)
+    streak[20, :] = 1 / 41
+    streaked = cv2.GaussianBlur(cv2.filter2D(noise, -1, streak), (0, 0), 1.5)
+    pixels = np.clip(128 + 60 * streaked / streaked.std(), 0, 255).astype(np.uint8)
+    with pytest.raises(FingerImageError, match="too noisy to read"):
+        finger_template(FingerImage(pixels, 500, 0.0, "test"))
 
 
 def test_image_at_another_resolution_is_rescaled_and_still_matches(
