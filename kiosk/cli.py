@@ -149,6 +149,71 @@ def _face_set(data_dir: Path, models_dir: Path, detector: str | None) -> FaceSet
     return faces
 
 
+@kiosk_group.command()
+@config_option
+def selftest(config_path: Path | None) -> None:
+    """Check this kiosk's parts on its own hardware: the camera keeps its contract, every
+    model file is the pinned one, and the calibrations match the models in use.
+
+    Prints one line per check and exits with 1 if any fails. Run it after installing a kiosk
+    and after changing its camera.
+
+    Example: masar kiosk selftest --config /etc/masar/kiosk.toml
+    """
+    from kiosk import model_files
+    from kiosk.recognition.calibration import CalibrationError, load_calibrations
+    from kiosk.recognition.face import engine_id
+    from kiosk.recognition.finger import ENGINE_SHA256
+    from kiosk.sensors import SensorError
+    from kiosk.sensors.contract import check_camera
+    from kiosk.sensors.registry import open_camera
+    from protocol.models import CATALOGUE, short_hash
+
+    config = _load(config_path)
+    failures = 0
+
+    def report(what: str, problems: list[str]) -> None:
+        nonlocal failures
+        failures += bool(problems)
+        click.echo(f"{'FAIL' if problems else 'ok  '}  {what}")
+        for problem in problems:
+            click.echo(f"      {problem}")
+
+    if config.camera is None:
+        click.echo("--    camera: none configured")
+    else:
+        try:
+            camera = open_camera(config.camera)
+            try:
+                report(f"camera ({config.camera.driver})", check_camera(camera))
+            finally:
+                camera.close()
+        except SensorError as error:
+            report(f"camera ({config.camera.driver})", [str(error)])
+    present = model_files.present_models(model_files.models_dir(config.data_dir), fresh=True)
+    for name, spec in sorted(CATALOGUE.items()):
+        if name not in present:
+            click.echo(f"--    model {name}: not on this kiosk (the hub sends it at sync)")
+        elif present[name] != spec.sha256:
+            report(
+                f"model {name}",
+                [f"SHA-256 {short_hash(present[name])}, expected {short_hash(spec.sha256)}"],
+            )
+        else:
+            report(f"model {name}", [])
+    try:
+        calibrations = load_calibrations(config.data_dir)
+    except CalibrationError as error:
+        report("calibrations", [str(error)])
+        calibrations = {}
+    engines = {"face": engine_id(), "fingerprint": ENGINE_SHA256}
+    for modality, calibration in calibrations.items():
+        stale = calibration.model_sha256 != engines[modality]
+        report(f"{modality} calibration", ["measured with other models: calibrate again"] * stale)
+    if failures:
+        raise SystemExit(1)
+
+
 @kiosk_group.command("eval-faces")
 @data_option
 @models_option
