@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from sqlite_utils import Database
 
@@ -23,7 +24,7 @@ from kiosk.bus import BusUnavailable, Message, MqttBus
 from kiosk.caretaker import Caretaker, Job
 from kiosk.config import KioskConfig
 from kiosk.sensors import SensorHealth
-from kiosk.sensors.registry import open_camera
+from kiosk.sensors.registry import open_camera, open_card_reader, open_fingerprint_sensor
 from kiosk.vault import TemplateVault
 from protocol import Ack, ProtocolError, Status, decode_message, encode, topics, utc_now
 
@@ -79,6 +80,19 @@ class DeliveryStats:
     ack_latencies: list[float] = field(default_factory=list)
 
 
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Closable)
+
+
+def _closed_on_failure(undo: contextlib.ExitStack, sensor: S | None) -> S | None:
+    if sensor is not None:
+        undo.callback(sensor.close)
+    return sensor
+
+
 class Agent:
     """Process wiring for one kiosk. ``start()`` returns at once; ``stop()`` is clean."""
 
@@ -114,7 +128,16 @@ class Agent:
         self._refresh = threading.Event()
         # The camera is opened here, with the process, so that its health is in the status
         # before anyone stands in front of it (a lost camera is retried by its driver).
-        self.camera = open_camera(config.camera) if config.camera is not None else None
+        with contextlib.ExitStack() as undo:  # a sensor that fails closes those opened
+            camera, reader, finger = config.camera, config.badge_reader, config.fingerprint
+            self.camera = _closed_on_failure(undo, open_camera(camera) if camera else None)
+            self.badge_reader = _closed_on_failure(
+                undo, open_card_reader(reader) if reader else None
+            )
+            self.fingerprint = _closed_on_failure(
+                undo, open_fingerprint_sensor(finger) if finger else None
+            )
+            undo.pop_all()
 
     @property
     def _status_topic(self) -> str:
@@ -144,7 +167,12 @@ class Agent:
 
     def sensor_health(self) -> dict[str, SensorHealth]:
         """Each configured sensor: ok, or what is wrong in words staff can act on."""
-        return {"camera": self.camera.health()} if self.camera is not None else {}
+        sensors = {
+            "camera": self.camera,
+            "badge_reader": self.badge_reader,
+            "fingerprint": self.fingerprint,
+        }
+        return {name: sensor.health() for name, sensor in sensors.items() if sensor is not None}
 
     def mode(self, db: Database) -> str:
         """The mode the hub set last, or the configured one."""
@@ -170,8 +198,9 @@ class Agent:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self.bus.stop(last_words=(self._status_topic, encode(self._status("offline", None))))
-        if self.camera is not None:
-            self.camera.close()
+        for sensor in (self.camera, self.badge_reader, self.fingerprint):
+            if sensor is not None:
+                sensor.close()
 
     # --- callbacks from paho's thread: hand over, never touch the store there ---------------
 

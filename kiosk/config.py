@@ -109,6 +109,34 @@ CameraConfig = Annotated[
 ]
 
 
+class PcscReaderConfig(Section):
+    """Badge readers through pcscd (any PC/SC contactless reader)."""
+
+    driver: Literal["pcsc"] = "pcsc"
+    reader_prefix: str = Field(
+        default="", description="use only readers whose name starts with this (default: all)"
+    )
+
+
+class ZfmSensorConfig(Section):
+    """A ZhianTec ZFM / R30x fingerprint sensor on a serial port (UART or USB adapter)."""
+
+    driver: Literal["zfm"] = "zfm"
+    device: str = Field(default="/dev/ttyAMA0", description="the serial port")
+    baudrate: Annotated[int, Field(ge=9600, le=115200, multiple_of=9600)] = 57600
+    password: Annotated[int, Field(ge=0, le=0xFFFFFFFF)] = 0
+
+
+class RecordedFingerConfig(Section):
+    """Fingerprint images from a folder, played back as a sensor: tests, demo, trials."""
+
+    driver: Literal["recorded"] = "recorded"
+    path: Path = Field(description="a folder of fingerprint images")
+
+
+FingerprintConfig = Annotated[ZfmSensorConfig | RecordedFingerConfig, Field(discriminator="driver")]
+
+
 class KioskConfig(Section):
     site: Identifier
     device: Identifier
@@ -120,6 +148,12 @@ class KioskConfig(Section):
     ui: UiConfig = UiConfig()
     camera: CameraConfig | None = Field(
         default=None, description="the camera for faces (default: none, no face identification)"
+    )
+    badge_reader: PcscReaderConfig | None = Field(
+        default=None, description="the badge reader (default: none)"
+    )
+    fingerprint: FingerprintConfig | None = Field(
+        default=None, description="the fingerprint sensor (default: none)"
     )
     cache_key_file: Path | None = Field(
         default=None,

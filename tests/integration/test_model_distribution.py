@@ -22,12 +22,12 @@ from hub.models import KioskState, ModelFile
 from kiosk import model_files
 from kiosk.agent import Agent
 from kiosk.caretaker import Job
-from kiosk.config import ReplayConfig
+from kiosk.config import RecordedFingerConfig, ReplayConfig
 from protocol.models import CATALOGUE
 from provisioning.broker import LocalBroker
 from tests.conftest import write_hub_config
 from tests.integration.test_delivery import DEVICE, SITE, kiosk_config, wait_until
-from tests.shared_data import MODELS
+from tests.shared_data import FINGERS, MODELS
 
 pytestmark = pytest.mark.integration
 FACES = MODELS.parent / "data" / "faces-dev" / "Hugo_Chavez"
@@ -56,7 +56,10 @@ def hub(
 @pytest.fixture
 def agent(tmp_path: Path, broker: LocalBroker) -> Iterator[Agent]:
     config = kiosk_config(tmp_path, broker).model_copy(
-        update={"camera": ReplayConfig(path=FACES, fps=5.0)}
+        update={
+            "camera": ReplayConfig(path=FACES, fps=5.0),
+            "fingerprint": RecordedFingerConfig(path=FINGERS / "FVC2002DB1_103"),
+        }
     )
     running = Agent(config, status_every=1.0)
     yield running
@@ -94,7 +97,10 @@ def test_a_kiosk_downloads_verified_models_reports_them_and_keeps_them_offline(
     wait_until(
         lambda: hub_status(hub).get("model_hashes") == expected, 20, "the hashes in the status"
     )
-    assert hub_status(hub)["sensors"] == {"camera": {"ok": True, "detail": ""}}
+    assert hub_status(hub)["sensors"] == {
+        "camera": {"ok": True, "detail": ""},
+        "fingerprint": {"ok": True, "detail": ""},
+    }
 
     agent.caretaker.request(Job("sync"))  # nothing changed: nothing is fetched again
     wait_for_sync(agent)
