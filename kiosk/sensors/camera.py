@@ -11,6 +11,7 @@ import math
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -137,7 +138,36 @@ class _NewestFrame:
             self._changed.notify_all()
 
 
-class Picamera2Camera:
+class _CapturingCamera:
+    """What the live drivers share: one thread owns the device and hands over the newest
+    frame through ``_frames``; read, health and close only talk to that."""
+
+    _frames: _NewestFrame
+    _stopping: threading.Event
+    _thread: threading.Thread
+    _label: str
+
+    def _start(self, run: Callable[[Any], None], first: Any) -> None:
+        self._thread = threading.Thread(
+            target=run, args=(first,), name=f"camera {self._label}", daemon=True
+        )
+        self._thread.start()
+
+    def read(self, timeout: float = 2.0) -> Frame:
+        return self._frames.read(timeout)
+
+    def health(self) -> SensorHealth:
+        return self._frames.health()
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._frames.close():
+            self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                logger.warning("camera %s: the capture thread did not stop in time", self._label)
+
+
+class Picamera2Camera(_CapturingCamera):
     """The Raspberry Pi camera, captured by a thread that keeps only the newest frame.
 
     While someone reads, every frame is captured; otherwise one a second, so health() notices a
@@ -158,26 +188,10 @@ class Picamera2Camera:
                 "--system-site-packages."
             ) from None
         self._picamera2: Any = Picamera2
+        self._label = self.source
         self._frames = _NewestFrame(self.source, stopped=PI_STOPPED)
         self._stopping = threading.Event()
-        first = self._try_open()  # here, so health() is right from the start
-        self._thread = threading.Thread(
-            target=self._run, args=(first,), name=f"camera {self.source}", daemon=True
-        )
-        self._thread.start()
-
-    def read(self, timeout: float = 2.0) -> Frame:
-        return self._frames.read(timeout)
-
-    def health(self) -> SensorHealth:
-        return self._frames.health()
-
-    def close(self) -> None:
-        self._stopping.set()
-        if self._frames.close():
-            self._thread.join(timeout=5)
-            if self._thread.is_alive():
-                logger.warning("camera %s: the capture thread did not stop in time", self.source)
+        self._start(self._run, self._try_open())  # opened here: health() right from the start
 
     def _run(self, camera: Any) -> None:
         """Capture while the camera works; after a fault, open it again until it comes back.
@@ -264,7 +278,7 @@ def _close_after_fault(camera: Any) -> None:
         logger.exception("closing the Pi camera after a fault failed")
 
 
-class OpenCVCamera:
+class OpenCVCamera(_CapturingCamera):
     """A USB webcam (or a video file or stream) read by a thread that keeps only the newest frame.
 
     A slow reader gets the newest image, never a backlog. While nobody reads, frames are only
@@ -285,24 +299,8 @@ class OpenCVCamera:
             stopped=f"The camera ({self._name}) stopped sending images; check its cable.",
         )
         self._stopping = threading.Event()
-        first = self._open()  # here, so health() is right from the start
-        self._thread = threading.Thread(
-            target=self._run, args=(first,), name=f"camera {self._name}", daemon=True
-        )
-        self._thread.start()
-
-    def read(self, timeout: float = 2.0) -> Frame:
-        return self._frames.read(timeout)
-
-    def health(self) -> SensorHealth:
-        return self._frames.health()
-
-    def close(self) -> None:
-        self._stopping.set()
-        if self._frames.close():
-            self._thread.join(timeout=5)
-            if self._thread.is_alive():
-                logger.warning("camera %s: the capture thread did not stop in time", self._name)
+        self._label = self._name
+        self._start(self._run, self._open())  # opened here: health() right from the start
 
     def _run(self, capture: cv2.VideoCapture | None) -> None:
         """Stream while the camera works; when it fails, open it again until it comes back."""
