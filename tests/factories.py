@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub import roster
 from hub.ingest import Incoming
 from protocol import encode, topics, uuid7
 from protocol.events import EventBase, MovementVerified, MovementVerifiedEvent
@@ -46,3 +47,25 @@ def incoming(event: EventBase) -> Incoming:
 def count(session: Session, model: type) -> int:
     """How many rows a table holds."""
     return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def admit(
+    session: Session,
+    detainee_id: str,
+    *,
+    site: str = "rabat-1",
+    wing: str = "wing-a",
+    literate: bool = True,
+) -> None:
+    """A detainee in the roster with a prison number and names made from their id."""
+    roster.admit(
+        session,
+        detainee_id=detainee_id,
+        prison_number=f"P-{detainee_id}",
+        name_latin=f"Name {detainee_id}",
+        name_arabic="اسم",
+        site=site,
+        wing=wing,
+        literate=literate,
+    )
+    session.flush()

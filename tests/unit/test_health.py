@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import health, roster
+from hub import health
 from hub.audit import Trail, is_empty, verify
 from hub.health import HealthError
 from hub.ingest import apply_batch
@@ -22,7 +22,7 @@ from hub.responses import apply_questionnaire_response
 from protocol import uuid7
 from protocol.events import QuestionnaireResponse, QuestionnaireResponseEvent
 from protocol.ids import format_timestamp, utc_now
-from tests.factories import count, movement
+from tests.factories import admit, count, movement
 from tests.factories import incoming as wire
 
 KEY = bytes(range(32))
@@ -31,19 +31,6 @@ OTHER_NURSE = Trail(KEY, "user:nurse-2")
 TAKEN = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 NASTY = "<script>alert('x')</script> \"; DROP TABLE health_alerts;-- & 1=1"
 SELF_HARM = "item 9 (thoughts of death or self-harm) answered above 0"
-
-
-def admit(session: Session, detainee_id: str, site: str = "rabat-1") -> None:
-    roster.admit(
-        session,
-        detainee_id=detainee_id,
-        prison_number=f"P-{detainee_id}",
-        name_latin=f"Name {detainee_id}",
-        name_arabic="اسم",
-        site=site,
-        wing="wing-a",
-    )
-    session.flush()
 
 
 def answers(items: tuple[str, ...], total: int, last: int = 0) -> dict[str, str]:

@@ -17,25 +17,12 @@ from hub.models import Detainee, Event, Movement, as_utc
 from hub.movements import MovementError, OutPerson, WingCount
 from protocol import uuid7
 from protocol.events import MovementVerified, MovementVerifiedEvent
-from tests.factories import count, movement
+from tests.factories import admit, count, movement
 from tests.factories import incoming as wire
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 NASTY = "<script>alert('x')</script> \"; DROP TABLE movements;-- & 1=1"
 SEQ = itertools.count(1)
-
-
-def admit(session: Session, detainee_id: str, wing: str = "wing-a", site: str = "rabat-1") -> None:
-    roster.admit(
-        session,
-        detainee_id=detainee_id,
-        prison_number=f"P-{detainee_id}",
-        name_latin=f"Name {detainee_id}",
-        name_arabic="اسم",
-        site=site,
-        wing=wing,
-    )
-    session.flush()
 
 
 def moved(

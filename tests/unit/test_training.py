@@ -29,6 +29,7 @@ from hub.training import TrainingError
 from protocol import uuid7
 from protocol.events import TrainingEnrolmentRequested, TrainingEnrolmentRequestedEvent
 from protocol.ids import utc_now
+from tests import factories
 from tests.factories import count
 from tests.factories import incoming as wire
 
@@ -47,17 +48,7 @@ def admit(
     literate: bool = True,
     release: date | None = None,
 ) -> None:
-    roster.admit(
-        session,
-        detainee_id=detainee_id,
-        prison_number=f"P-{detainee_id}",
-        name_latin=f"Name {detainee_id}",
-        name_arabic="اسم",
-        site=site,
-        wing="wing-a",
-        literate=literate,
-    )
-    session.flush()
+    factories.admit(session, detainee_id, site=site, literate=literate)
     detainee = session.get(Detainee, detainee_id)
     assert detainee is not None
     detainee.expected_release_date = release
