@@ -4,7 +4,6 @@ with nothing when run again, and that search finds people by other spellings of 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import training
 from hub.audit import verify
-from hub.db import open_engine, session_factory, upgrade
 from hub.models import (
     AuditEntry,
     Base,
@@ -41,14 +39,6 @@ KEY = b"k" * 32
 PRISON_NUMBER = re.compile(r"\d{4}/\d{6}")
 LATIN = re.compile(r"[A-Za-zÀ-ÿ ]+")
 ARABIC = re.compile(r"[\u0621-\u064a ]+")
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = open_engine(database_url)
-    upgrade(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def count(session: Session, model: type[Base], *where: ColumnElement[bool]) -> int:
