@@ -133,7 +133,7 @@ def load_xlsform(source: str | PathLike[str] | bytes) -> Form:
         titles=titles,
         languages=_languages(_headers(workbook, "survey")),
         facts=facts,
-        survey=survey.to_json_dict(),
+        survey=_with_group_binds(survey.to_json_dict(), pyxform_json),
         note=settings.get(NOTE_COLUMN, ""),
         warnings=tuple(warnings),
     )
@@ -143,6 +143,19 @@ def shipped_forms() -> dict[str, Form]:
     """The questionnaires Masar ships, by form id."""
     forms = (load_xlsform(path) for path in sorted(FORMS_DIR.glob("*.xlsx")))
     return {form.form_id: form for form in forms}
+
+
+def _with_group_binds(survey: dict[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
+    """pyxform's ``to_json_dict`` drops a group's ``bind`` (its relevant), which the kiosk
+    needs for skip logic over a whole group: copy it back from the converted workbook."""
+    by_name = {child.get("name"): child for child in source.get("children", [])}
+    for child in survey.get("children", []):
+        original = by_name.get(child.get("name"), {})
+        if child.get("type") in ("group", "repeat"):
+            if original.get("bind") and not child.get("bind"):
+                child["bind"] = copy.deepcopy(original["bind"])
+            _with_group_binds(child, original)
+    return survey
 
 
 def _headers(workbook: Any, sheet: str) -> list[str]:

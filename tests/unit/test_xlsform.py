@@ -195,3 +195,19 @@ def test_well_formed_expressions_pass(expression: str) -> None:
 )
 def test_malformed_expressions_are_named(expression: str, problem: str) -> None:
     assert _expression_problem(expression) == problem
+
+
+def test_a_group_keeps_its_relevant_so_the_kiosk_skips_the_whole_group() -> None:
+    from protocol.questionnaire import FormDefinition, FormRun
+
+    tables = copy.deepcopy(MINIMAL)
+    tables["survey"][2:] = [
+        ["begin_group", "past_job", "عمل", "Emploi", "ⵜⴰⵡⵓⵔⵉ", "${worked} = 'yes'", ""],
+        ["text", "job", "ما العمل؟", "Quel métier ?", "ⵎⴰⵜⵜⴰ ⵜⴰⵡⵓⵔⵉ?", "", ""],
+        ["end_group", "", "", "", "", "", ""],
+    ]
+    form = load_xlsform(build_forms.workbook_bytes(tables))
+    run = FormRun(FormDefinition.from_survey(form.survey, form_id="t", version="1"))
+    assert not run.is_relevant("job")
+    assert run.answer("worked", "yes") is None
+    assert run.is_relevant("job")
