@@ -15,12 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from hub import roster
 from hub.db import dialect_insert
-from hub.models import DeadLetter, Event, KioskState
+from hub.drafts import apply_questionnaire_progress, drop_answered
+from hub.models import DeadLetter, Detainee, Event, KioskState, SyncChange
 from hub.movements import apply_movement_verified
 from hub.responses import apply_questionnaire_response
 from hub.sequences import record_seqs
@@ -34,9 +37,22 @@ from protocol.ids import is_event_id, utc_now
 # an entry are stored in `events` (and so in the detainee's timeline) and nothing more yet.
 HANDLERS: dict[str, Callable[[Session, EventBase], None]] = {
     "questionnaire.response": apply_questionnaire_response,
+    "questionnaire.progress": apply_questionnaire_progress,
     "training.enrolment_requested": apply_enrolment_request,
     "movement.verified": apply_movement_verified,
 }
+# Events that change what their subject's wing kiosks show (drafts, facts, receipts,
+# requests, where the person is): the subjects are noted in the kiosks' change feed once
+# per batch, in its transaction, after the handlers and after the drafts the batch's
+# responses finish are dropped (hub.drafts.drop_answered).
+NOTED = frozenset(
+    (
+        "questionnaire.response",
+        "questionnaire.progress",
+        "training.enrolment_requested",
+        "movement.verified",
+    )
+)
 # Effects that write the audit log, so they need its key: run when apply_batch has it.
 AUDITED_HANDLERS: dict[str, Callable[[bytes, Session, EventBase], None]] = {
     "staff.pin_locked": record_pin_lock,
@@ -129,6 +145,9 @@ def apply_batch(
         for audited, handler in AUDITED_HANDLERS.items():
             handlers[audited] = _no_audit_key if audit_key is None else partial(handler, audit_key)
         refused = _apply_effects(session, ordered, handlers)
+        applied = [e for e in ordered if e.id not in refused]
+        drop_answered(session, applied)
+        _note_subjects(session, {e.subject for e in applied if e.event_type in NOTED and e.subject})
         for new in ordered:
             if new.id not in refused:
                 by_device[(new.site, new.device)].append(new.seq)
@@ -200,6 +219,33 @@ def _apply_effects(
         except _REFUSALS as refusal:
             refused[event.id] = f"could not be applied: {str(refusal).strip(chr(39))}"
     return refused
+
+
+def _note_subjects(session: Session, subjects: set[str]) -> None:
+    """Tell the wing kiosks of these people (those in custody) that their file changed. The
+    first note of each establishment goes through roster.note_change, which on PostgreSQL
+    takes the site's change-feed lock for the transaction, in site order; the rest are
+    inserted together under that lock."""
+    if not subjects:
+        return
+    people = session.execute(
+        select(Detainee.site, Detainee.id, Detainee.wing)
+        .where(Detainee.id.in_(sorted(subjects)), Detainee.wing.is_not(None))
+        .order_by(Detainee.site, Detainee.id)
+    ).all()
+    rows: list[dict[str, Any]] = []
+    locked: set[str] = set()
+    moment = utc_now()
+    for site, detainee_id, wing in people:
+        if site not in locked:
+            roster.note_change(session, site, wing, "detainee", detainee_id)
+            locked.add(site)
+        else:
+            rows.append(
+                {"site": site, "wing": wing, "kind": "detainee", "key": detainee_id, "at": moment}
+            )
+    if rows:
+        session.execute(insert(SyncChange), rows)
 
 
 def park_refused(session: Session, message: Incoming, error: ProtocolError) -> BatchResult:

@@ -462,6 +462,42 @@ class Movement(Base):
     __table_args__ = (Index("ix_movements_detainee", "detainee_id", "at"),)
 
 
+class ScheduledMovement(Base):
+    """A movement staff planned for a detainee (court, clinic, workshop). A kiosk in
+    movement-check mode shows it; the verified movement to the same place marks it done."""
+
+    __tablename__ = "scheduled_movements"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    detainee_id: Mapped[str] = mapped_column(String(64))
+    to_location: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16))  # pending, done, cancelled
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(128), doc="user, or the movement event")
+    __table_args__ = (Index("ix_scheduled_movements_detainee", "detainee_id", "state"),)
+
+
+# --- questionnaires in progress --------------------------------------------------------------
+
+
+class QuestionnaireDraft(Base):
+    """The newest answers so far to a questionnaire not yet sent, per person and form, from a
+    kiosk's ``questionnaire.progress`` events: the wing's kiosks resume from it."""
+
+    __tablename__ = "questionnaire_drafts"
+    detainee_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    form_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    form_version: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    current: Mapped[str] = mapped_column(String(128))
+    answers: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), doc="the event's at")
+    event_id: Mapped[str] = mapped_column(String(36))
+
+
 # --- reintegration ---------------------------------------------------------------------------
 
 

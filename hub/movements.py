@@ -7,22 +7,37 @@ order (a kiosk offline for a while), so only a newer movement moves the person.
 
 Locations are the strings kiosks send ("workshop", "clinic", "court"...); a wing's own
 location is its wing id ("wing-a").
+
+Staff may also schedule a movement (``schedule_movement``): the wing's kiosks show it at the
+checkpoint, and the confirmed movement of that person to that place, within
+``SCHEDULE_WINDOW`` of the planned time, marks it done. The wing's kiosks show where a
+person is and what is planned for them: scheduling and cancelling note the person in the
+kiosks' change feed, and hub.ingest notes the subjects of movements once per batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import roster
+from hub.audit import Trail
 from hub.db import dialect_insert
-from hub.models import Detainee, Device, Movement, as_utc
+from hub.models import Detainee, Device, Movement, ScheduledMovement, as_utc
 from protocol.events import EventBase, MovementVerifiedEvent
+from protocol.ids import utc_now
 
 MAX_LIMIT = 1000
+MAX_LOCATION = 128  # movements.to_location, scheduled_movements.to_location
+MAX_REASON = 200
+# A movement this long before or after the planned time still fulfils the schedule: court
+# runs late, the workshop starts early.
+SCHEDULE_WINDOW = timedelta(hours=12)
 
 
 class MovementError(ValueError):
@@ -64,8 +79,36 @@ def apply_movement_verified(session: Session, event: EventBase) -> None:
     detainee = session.get(Detainee, event.subject, with_for_update=True, populate_existing=True)
     if detainee is None:
         return
+    _fulfil_schedule(session, event.subject, body.to_location, event.at, event.id)
     if detainee.location_at is None or event.at > as_utc(detainee.location_at):
         detainee.location, detainee.location_at = body.to_location, event.at
+
+
+def _note(session: Session, detainee: Detainee) -> None:
+    """The person's wing kiosks show where they are and what is planned for them."""
+    if detainee.wing is not None:
+        roster.note_change(session, detainee.site, detainee.wing, "detainee", detainee.id)
+
+
+def _fulfil_schedule(
+    session: Session, detainee_id: str, to_location: str, at: datetime, event_id: str
+) -> None:
+    """Mark done the pending schedule to this place nearest in time to the movement, if one
+    is within the window."""
+    candidates = session.scalars(
+        select(ScheduledMovement)
+        .where(
+            ScheduledMovement.detainee_id == detainee_id,
+            ScheduledMovement.state == "pending",
+            ScheduledMovement.to_location == to_location,
+            ScheduledMovement.at >= at - SCHEDULE_WINDOW,
+            ScheduledMovement.at <= at + SCHEDULE_WINDOW,
+        )
+        .with_for_update()
+    ).all()
+    if candidates:
+        nearest = min(candidates, key=lambda s: (abs(as_utc(s.at) - at), s.id))
+        nearest.state, nearest.closed_at, nearest.closed_by = "done", at, f"event:{event_id}"
 
 
 def _limit(limit: int) -> int:
@@ -148,3 +191,98 @@ def live_counts(session: Session, site: str) -> list[WingCount]:
         if location is not None and since is not None and location not in held:  # not a wing
             out[wing].append(OutPerson(person.id, location, as_utc(since)))
     return [WingCount(wing, held[wing], len(out[wing]), out[wing]) for wing in wings]
+
+
+# --- schedules ---------------------------------------------------------------------------------
+
+
+def _text(value: str, what: str, limit: int) -> str:
+    text = value.strip()
+    if not text:
+        raise MovementError(f"{what} is empty; write it")
+    if len(text) > limit:
+        raise MovementError(f"{what} is {len(text)} characters long; shorten it to {limit}")
+    return text
+
+
+def schedule_movement(
+    session: Session,
+    trail: Trail,
+    *,
+    detainee_id: str,
+    to_location: str,
+    at: datetime,
+    reason: str | None = None,
+) -> ScheduledMovement:
+    """Plan a movement of a person in custody to a place at a time (naive times are UTC)."""
+    detainee = session.get(Detainee, detainee_id, with_for_update=True)
+    if detainee is None:
+        raise LookupError(f"no detainee {detainee_id!r}")
+    if detainee.state != "in_custody":
+        raise MovementError(f"{detainee.name_latin} was released; movements are for people held")
+    place = _text(to_location, "the destination", MAX_LOCATION)
+    why = None if reason is None or not reason.strip() else _text(reason, "the reason", MAX_REASON)
+    schedule = ScheduledMovement(
+        detainee_id=detainee_id,
+        to_location=place,
+        at=as_utc(at),
+        reason=why,
+        created_by=trail.actor,
+        created_at=utc_now(),
+        state="pending",
+    )
+    session.add(schedule)
+    session.flush()
+    trail.record(
+        session,
+        "movement.schedule",
+        detainee_id,
+        {"schedule_id": schedule.id, "to": place, "at": as_utc(at).isoformat(), "reason": why},
+    )
+    _note(session, detainee)
+    return schedule
+
+
+def cancel_movement(
+    session: Session, trail: Trail, schedule_id: int, reason: str | None = None
+) -> ScheduledMovement:
+    """Call off a pending scheduled movement; the row is kept, cancelled."""
+    schedule = session.get(ScheduledMovement, schedule_id, with_for_update=True)
+    if schedule is None:
+        raise LookupError(f"no scheduled movement {schedule_id}")
+    if schedule.state != "pending":
+        raise MovementError(
+            f"scheduled movement {schedule_id} is already {schedule.state}; only a pending one "
+            "can be cancelled"
+        )
+    why = None if reason is None or not reason.strip() else _text(reason, "the reason", MAX_REASON)
+    schedule.state, schedule.closed_at, schedule.closed_by = "cancelled", utc_now(), trail.actor
+    session.flush()
+    trail.record(
+        session,
+        "movement.cancel",
+        schedule.detainee_id,
+        {"schedule_id": schedule.id, "to": schedule.to_location, "reason": why},
+    )
+    detainee = session.get(Detainee, schedule.detainee_id)
+    if detainee is not None:
+        _note(session, detainee)
+    return schedule
+
+
+def pending_schedules(
+    session: Session, detainee_ids: Sequence[str], per_person: int = 10
+) -> dict[str, list[ScheduledMovement]]:
+    """Per person, their movements still planned, soonest first, at most ``per_person``."""
+    found: dict[str, list[ScheduledMovement]] = {detainee_id: [] for detainee_id in detainee_ids}
+    for schedule in session.scalars(
+        select(ScheduledMovement)
+        .where(
+            ScheduledMovement.detainee_id.in_(list(found)),
+            ScheduledMovement.state == "pending",
+        )
+        .order_by(ScheduledMovement.at, ScheduledMovement.id)
+    ):
+        if len(found[schedule.detainee_id]) < per_person:
+            found[schedule.detainee_id].append(schedule)
+    return found

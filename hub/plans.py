@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub import roster
 from hub.audit import Trail
 from hub.models import Consent, Detainee, as_utc
 from hub.models import Plan as PlanRow
@@ -166,12 +167,20 @@ def put_plan(
     row.updated_by, row.updated_at = trail.actor, utc_now()
     session.flush()
     trail.record(session, "plan.put", detainee_id, {"before": before, "after": after})
+    if detainee.wing is not None:  # the person sees their plan's steps at the wing's kiosks
+        roster.note_change(session, detainee.site, detainee.wing, "detainee", detainee_id)
     return _as_plan(row)
 
 
 def get_plan(session: Session, detainee_id: str) -> Plan | None:
     row = session.get(PlanRow, detainee_id)
     return None if row is None else _as_plan(row)
+
+
+def plans_of(session: Session, detainee_ids: Sequence[str]) -> dict[str, Plan]:
+    """The plans of those of these people who have one (the kiosks' sync)."""
+    rows = session.scalars(select(PlanRow).where(PlanRow.detainee_id.in_(list(detainee_ids))))
+    return {row.detainee_id: _as_plan(row) for row in rows}
 
 
 # --- consent ---------------------------------------------------------------------------------

@@ -1,17 +1,20 @@
 """Profile facts with provenance: self-declared at a kiosk, verified by staff, or backed by a
 document. A verification or correction adds a row that supersedes the old one, so the
-history keeps both and says who did what.
+history keeps both and says who did what. A person sees their facts at their wing's kiosks,
+so each new fact notes them in the kiosks' change feed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.models import ProfileFact
+from hub import roster
+from hub.models import Detainee, ProfileFact
 from hub.questionnaires import FACTS
 from protocol.ids import utc_now
 
@@ -53,6 +56,9 @@ def record_fact(
     row = ProfileFact(**fact_row(detainee_id, fact, value, origin))
     session.add(row)
     session.flush()
+    detainee = session.get(Detainee, detainee_id)
+    if detainee is not None and detainee.wing is not None:
+        roster.note_change(session, detainee.site, detainee.wing, "detainee", detainee_id)
     return row
 
 
@@ -91,6 +97,20 @@ def current_facts(session: Session, detainee_id: str) -> list[ProfileFact]:
             .order_by(ProfileFact.fact, ProfileFact.id)
         )
     )
+
+
+def current_facts_many(
+    session: Session, detainee_ids: Sequence[str]
+) -> dict[str, list[ProfileFact]]:
+    """``current_facts`` for many people at once (the kiosks' sync)."""
+    found: dict[str, list[ProfileFact]] = {detainee_id: [] for detainee_id in detainee_ids}
+    for fact in session.scalars(
+        select(ProfileFact)
+        .where(ProfileFact.detainee_id.in_(list(found)), ProfileFact.superseded_by.is_(None))
+        .order_by(ProfileFact.fact, ProfileFact.id)
+    ):
+        found[fact.detainee_id].append(fact)
+    return found
 
 
 def history(session: Session, detainee_id: str) -> list[ProfileFact]:

@@ -1,6 +1,8 @@
 """A questionnaire response from a kiosk becomes profile facts, each self-declared and
 traced to the kiosk, the form version, the question and the event. A health form (PHQ-9,
-GAD-7) also becomes a scored screening, and an alert when it is urgent (``hub.health``)."""
+GAD-7) also becomes a scored screening, and an alert when it is urgent (``hub.health``).
+For the whole batch, hub.ingest then drops the drafts the responses finish
+(hub.drafts.drop_answered) and tells the people's wing kiosks that their file changed."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import roster, training
+from hub import assignments, movements, roster, training
 from hub.audit import Trail
 from hub.db import session_factory
 from hub.detainees import new_detainee_id
@@ -38,12 +38,15 @@ from hub.models import (
     DeviceStream,
     Enrolment,
     ProfileFact,
+    QuestionnaireAssignment,
     QuestionnaireVersion,
+    ScheduledMovement,
     SearchWord,
     SyncChange,
+    SyncDocument,
 )
-from hub.questionnaires import FORMS_DIR
-from hub.questionnaires.library import import_form
+from hub.questionnaires import FORMS_DIR, shipped_forms
+from hub.questionnaires.library import import_form, publish
 from hub.search import search_rows
 from protocol import encode, topics, uuid7
 from protocol.events import (
@@ -584,6 +587,108 @@ def _insert(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> 
     """A Core executemany: one cached statement for many rows, no ORM work per row."""
     if rows:
         session.execute(insert(Base.metadata.tables[model.__tablename__]), rows)
+
+
+# --- one wing for the kiosk demo -------------------------------------------------------------
+
+KIOSK_WING_FORMS = (("masar_intake", 14), ("masar_wishes", 30))  # assigned, due in n days
+KIOSK_WING_COURSES = ("soudure", "cuisine", "alphabetisation")
+
+
+@dataclass(frozen=True)
+class KioskWingReport:
+    forms_published: list[str]
+    assigned: list[str]
+    programmes: list[str]
+    scheduled_for: str | None
+
+
+def seed_kiosk_wing(
+    target: Engine | sessionmaker[Session],
+    *,
+    key: bytes,
+    site: str,
+    wing: str,
+    today: date | None = None,
+) -> KioskWingReport:
+    """Give one wing's kiosks something for every screen (``masar demo``'s wing, once its
+    people are admitted): every shipped questionnaire published to the establishment, the
+    intake and wishes questionnaires assigned to the wing, training programmes to ask for,
+    and a movement to the workshop planned tomorrow for the wing's first person. Running it
+    again adds nothing."""
+    sessions = target if isinstance(target, sessionmaker) else session_factory(target)
+    trail = Trail(key, ACTOR)
+    today = today or date.today()
+    published, assigned = [], []
+    with sessions.begin() as session:
+        for form_id in sorted(shipped_forms()):
+            version = _import(session, form_id).version
+            document = session.get(SyncDocument, ("questionnaire", f"{form_id}@{site}"))
+            if document is None or document.data.get("version") != version:
+                publish(session, trail, form_id, version, site=site, wing=None)
+            published.append(form_id)
+        for form_id, days in KIOSK_WING_FORMS:
+            given = session.scalar(
+                select(QuestionnaireAssignment.id).where(
+                    QuestionnaireAssignment.form_id == form_id,
+                    QuestionnaireAssignment.site == site,
+                    QuestionnaireAssignment.wing == wing,
+                    QuestionnaireAssignment.active.is_(True),
+                )
+            )
+            if given is None:
+                assignments.assign(
+                    session,
+                    trail,
+                    form_id=form_id,
+                    due_on=today + timedelta(days=days),
+                    site=site,
+                    wing=wing,
+                    today=today,
+                )
+            assigned.append(form_id)
+        programmes = []
+        chosen = [c for c in (*COURSES, LITERACY_COURSE) if c.slug in KIOSK_WING_COURSES]
+        for course, start_in in zip(chosen, (7, 21, -14), strict=True):  # the last has begun
+            starts_on = today + timedelta(days=start_in)
+            programme = training.put_programme(
+                session,
+                trail,
+                programme_id=f"{course.slug}-{site}",
+                titles={"fr": course.fr, "ar": course.ar},
+                provider=course.provider,
+                site=site,
+                capacity=course.capacity,
+                starts_on=starts_on,
+                ends_on=starts_on + timedelta(weeks=course.weeks),
+                min_isced=course.min_isced,
+                requires_literacy=course.literacy,
+                isco_codes=course.isco_codes,
+                skills=course.skills,
+            )
+            programmes.append(programme.id)
+        first = session.scalar(
+            select(Detainee.id)
+            .where(Detainee.site == site, Detainee.wing == wing, Detainee.state == "in_custody")
+            .order_by(Detainee.id)
+            .limit(1)
+        )
+        if first is not None:
+            planned = session.scalar(
+                select(ScheduledMovement.id).where(
+                    ScheduledMovement.detainee_id == first, ScheduledMovement.state == "pending"
+                )
+            )
+            if planned is None:
+                movements.schedule_movement(
+                    session,
+                    trail,
+                    detainee_id=first,
+                    to_location="workshop",
+                    at=_at(today + timedelta(days=1), 9),
+                    reason=PLACES["workshop"],
+                )
+    return KioskWingReport(published, assigned, programmes, first)
 
 
 # --- reference records -------------------------------------------------------------------------

@@ -9,7 +9,8 @@ Cursors (opaque to kiosks):
 Each answer is bounded in count and bytes. A change names a record; the record is read
 as it is now, so a detainee who left the wing (transfer, release) becomes a delete.
 A "model" change carries a model file's manifest entry (hub.model_store), never its bytes:
-the kiosk asks for those separately.
+the kiosk asks for those separately. A detainee's record carries their own file and
+questionnaires in progress (hub.person_file).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from hub.models import (
     SyncDocument,
     Template,
 )
+from hub.person_file import Sections
 from hub.roster import DOCUMENT_KINDS
 from protocol import SyncRequest, SyncResponse, dumps
 from protocol.messages import Change
@@ -130,8 +132,9 @@ def _snapshot(
     for current in SNAPSHOT_KINDS[SNAPSHOT_KINDS.index(kind) :]:
         start = after if current == kind else ""
         while keys := _keys(session, device, current, start, request.limit):
+            sections = Sections(session, keys if current == "detainee" else [])
             for key in keys:
-                change = _current(session, device, current, key)
+                change = _current(session, device, current, key, sections)
                 # A delete means it left the wing since it was listed: a copy skips it.
                 if change.op == "upsert" and not page.offer(change):
                     return SyncResponse(
@@ -200,9 +203,10 @@ def _delta(
     page = _Page(request.limit)
     last = after
     seen: set[tuple[str, str]] = set()
+    sections = Sections(session, [key for _, kind, key in rows if kind == "detainee"])
     for change_id, kind, key in rows:
         if (kind, key) not in seen:  # several notes of one record: it is read once, as it is now
-            change = _current(session, device, kind, key)
+            change = _current(session, device, kind, key, sections)
             if not page.offer(change):
                 break
             seen.add((kind, key))
@@ -217,9 +221,11 @@ def _b64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode()
 
 
-def _current(session: Session, device: Device, kind: str, key: str) -> Change:
+def _current(
+    session: Session, device: Device, kind: str, key: str, sections: Sections | None = None
+) -> Change:
     """The record as this kiosk should hold it now: an upsert, or a delete if it no longer
-    belongs there."""
+    belongs there. ``sections`` builds a detainee's own file (hub.person_file)."""
     gone = Change(kind=kind, op="delete", key=key)
     if kind == "detainee":
         person = session.get(Detainee, key)
@@ -248,6 +254,7 @@ def _current(session: Session, device: Device, kind: str, key: str) -> Change:
                     {"id": t.id, "modality": t.modality, "format": t.format, "data": _b64(t.data)}
                     for t in templates
                 ],
+                **(sections or Sections(session, [key])).of(person),
             },
         )
     if kind == "staff":

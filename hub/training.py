@@ -6,12 +6,16 @@ ingest worker) or from staff. Staff then approve, waitlist or decline it; an app
 person's attendance is kept per day, and the enrolment ends completed or dropped. Every
 change made by a person writes its audit entry in the same transaction; the ingest path
 has no Trail and writes none, because the stored event is its record.
+
+The wing kiosks show each person their requests and the programmes they may ask for, so
+every change to an enrolment notes that person in the kiosks' change feed, and a change to
+who may join a programme notes everyone held in its establishment.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -42,6 +46,16 @@ QUEUE_STATES = ("requested", "waitlisted")
 PLACE_STATES = ("approved", "completed")
 ISCED_LEVELS = frozenset(str(level) for level in range(9))  # 9 "not classified" cannot compare
 WISHES_FORM = "masar_wishes"  # its "occupation" answers are wished jobs, not past ones
+# What decides who may join (rank_programmes); titles, provider or capacity do not.
+ELIGIBILITY_FIELDS = (
+    "site",
+    "starts_on",
+    "ends_on",
+    "min_isced",
+    "requires_literacy",
+    "min_days_before_release",
+    "active",
+)
 
 
 class TrainingError(ValueError):
@@ -198,7 +212,30 @@ def put_programme(
     kiosk_data = {"id": programme_id, **after}
     del kiosk_data["site"], kiosk_data["active"]
     roster.put_document(session, "programme", programme_id, kiosk_data, site=site, active=active)
+    if before is None or any(before[name] != after[name] for name in ELIGIBILITY_FIELDS):
+        sites = {site} if before is None else {site, before["site"]}
+        for changed_site in sorted(sites):
+            _note_establishment(session, changed_site)
     return programme
+
+
+def _note_establishment(session: Session, site: str) -> None:
+    """Tell the kiosks of everyone held at the site: who may join a programme changed."""
+    people = session.execute(
+        select(Detainee.id, Detainee.wing).where(
+            Detainee.site == site, Detainee.state == "in_custody", Detainee.wing.is_not(None)
+        )
+    ).all()
+    with session.no_autoflush:  # one INSERT of all the notes at the next flush
+        for person_id, wing in people:
+            roster.note_change(session, site, wing, "detainee", person_id)
+
+
+def _note_person(session: Session, detainee_id: str) -> None:
+    """The person's wing kiosks show their requests and what they may ask for."""
+    detainee = session.get(Detainee, detainee_id)
+    if detainee is not None and detainee.wing is not None:
+        roster.note_change(session, detainee.site, detainee.wing, "detainee", detainee_id)
 
 
 def get_programme(session: Session, programme_id: str) -> Programme:
@@ -284,7 +321,8 @@ def request_enrolment(
     )
     session.add(enrolment)
     session.flush()
-    if trail is not None:
+    if trail is not None:  # the ingest path is noted for the kiosks by hub.ingest
+        _note_person(session, detainee_id)
         trail.record(
             session,
             "enrolment.request",
@@ -407,6 +445,7 @@ def decide(
     enrolment.reason = clean_reason
     enrolment.decided_by, enrolment.decided_at = trail.actor, utc_now()
     session.flush()
+    _note_person(session, enrolment.detainee_id)
     trail.record(
         session,
         "enrolment.decide",
@@ -439,6 +478,7 @@ def withdraw(
     enrolment.state, enrolment.reason = "withdrawn", clean_reason
     enrolment.decided_by, enrolment.decided_at = trail.actor, utc_now()
     session.flush()
+    _note_person(session, enrolment.detainee_id)
     trail.record(
         session,
         "enrolment.withdraw",
@@ -509,6 +549,7 @@ def complete(session: Session, trail: Trail, enrolment_id: int, outcome: Outcome
         )
     enrolment.state, enrolment.completed_at = outcome, utc_now()
     session.flush()
+    _note_person(session, enrolment.detainee_id)
     trail.record(
         session,
         "enrolment.complete",
@@ -623,8 +664,9 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def _person(session: Session, detainee: Detainee) -> _Person:
-    facts: list[ProfileFact] = current_facts(session, detainee.id)
+def _person(
+    detainee: Detainee, facts: Sequence[ProfileFact], enrolments: Sequence[Enrolment]
+) -> _Person:
     levels = [
         int(str(f.value))
         for f in facts
@@ -639,9 +681,7 @@ def _person(session: Session, detainee: Detainee) -> _Person:
         past_jobs=_unique(str(f.value) for f in jobs if f.form_id != WISHES_FORM),
         skills={_fold(str(f.value)) for f in facts if f.fact == "skill"},
         wishes={_fold(str(f.value)) for f in facts if f.fact == "wish"},
-        open_enrolments={
-            e.programme_id: e for e in enrolments_of(session, detainee.id) if e.state in OPEN_STATES
-        },
+        open_enrolments={e.programme_id: e for e in enrolments if e.state in OPEN_STATES},
     )
 
 
@@ -783,11 +823,18 @@ def rank_programmes(session: Session, detainee_id: str, today: date) -> list[Ran
     detainee = session.get(Detainee, detainee_id)
     if detainee is None:
         raise LookupError(f"no detainee {detainee_id!r}")
-    person = _person(session, detainee)
+    person = _person(
+        detainee, current_facts(session, detainee_id), enrolments_of(session, detainee_id)
+    )
+    return _rank(person, _offered(session, detainee.site, today), today)
+
+
+def _offered(session: Session, site: str, today: date) -> list[tuple[Programme, int]]:
+    """The site's active programmes that have not ended, each with its places left."""
     offered = list(
         session.scalars(
             select(Programme).where(
-                Programme.site == detainee.site,
+                Programme.site == site,
                 Programme.active.is_(True),
                 Programme.ends_on >= today,
             )
@@ -804,9 +851,14 @@ def rank_programmes(session: Session, detainee_id: str, today: date) -> list[Ran
             .group_by(Enrolment.programme_id)
         )
     }
+    return [(p, max(p.capacity - taken.get(p.id, 0), 0)) for p in offered]
+
+
+def _rank(
+    person: _Person, offered: Sequence[tuple[Programme, int]], today: date
+) -> list[RankedProgramme]:
     assessed = []
-    for programme in offered:
-        left = max(programme.capacity - taken.get(programme.id, 0), 0)
+    for programme, left in offered:
         eligible, score, reasons = _assess(person, programme, left, today)
         assessed.append((programme, eligible, score, left, reasons))
     assessed.sort(key=lambda a: (not a[1], -a[2], a[0].starts_on, a[0].id))
@@ -814,3 +866,37 @@ def rank_programmes(session: Session, detainee_id: str, today: date) -> list[Ran
         RankedProgramme(programme, rank, eligible, score, left, reasons)
         for rank, (programme, eligible, score, left, reasons) in enumerate(assessed, 1)
     ]
+
+
+def eligible_programmes_many(
+    session: Session,
+    people: Sequence[Detainee],
+    today: date,
+    *,
+    facts: Mapping[str, Sequence[ProfileFact]],
+    enrolments: Mapping[str, Sequence[Enrolment]],
+) -> dict[str, list[str]]:
+    """Per person, the ids of the programmes they may ask to join, best fit first: the
+    eligible ones of ``rank_programmes``, for many people at once (the kiosks' sync), from
+    their current facts and enrolments already read."""
+    offered: dict[str, list[tuple[Programme, int]]] = {}
+    result = {}
+    for detainee in people:
+        if detainee.site not in offered:
+            offered[detainee.site] = _offered(session, detainee.site, today)
+        person = _person(detainee, facts.get(detainee.id, ()), enrolments.get(detainee.id, ()))
+        ranked = _rank(person, offered[detainee.site], today)
+        result[detainee.id] = [r.programme.id for r in ranked if r.eligible]
+    return result
+
+
+def enrolments_of_many(session: Session, detainee_ids: Sequence[str]) -> dict[str, list[Enrolment]]:
+    """``enrolments_of`` for many people at once."""
+    found: dict[str, list[Enrolment]] = {detainee_id: [] for detainee_id in detainee_ids}
+    for enrolment in session.scalars(
+        select(Enrolment)
+        .where(Enrolment.detainee_id.in_(list(found)))
+        .order_by(Enrolment.requested_at, Enrolment.id)
+    ):
+        found[enrolment.detainee_id].append(enrolment)
+    return found

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlite_utils import Database
 
@@ -27,6 +27,9 @@ from kiosk.sensors import SensorHealth
 from kiosk.sensors.registry import open_camera, open_card_reader, open_fingerprint_sensor
 from kiosk.vault import TemplateVault
 from protocol import Ack, ProtocolError, Status, decode_message, encode, topics, utc_now
+
+if TYPE_CHECKING:
+    from kiosk.recognition.face import FacePipeline
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +141,25 @@ class Agent:
                 undo, open_fingerprint_sensor(finger) if finger else None
             )
             undo.pop_all()
+        self._face_pipeline: FacePipeline | None = None
+        self._face_pipeline_lock = threading.Lock()
+
+    def face_pipeline(self) -> FacePipeline | None:
+        """The face pipeline on this kiosk's model files, opened at its first use and kept;
+        None while a model file is missing or refused (tried again at the next call: the hub
+        sends the files at sync). Opened lazily so the agent starts without onnxruntime."""
+        from kiosk.recognition.face import FacePipeline
+        from kiosk.recognition.models import ModelHashMismatchError, ModelMissingError
+
+        with self._face_pipeline_lock:
+            if self._face_pipeline is None:
+                try:
+                    self._face_pipeline = FacePipeline.open(
+                        model_files.models_dir(self.config.data_dir)
+                    )
+                except (ModelMissingError, ModelHashMismatchError) as error:
+                    logger.warning("faces cannot be used: %s", error)
+            return self._face_pipeline
 
     @property
     def _status_topic(self) -> str:

@@ -2,7 +2,12 @@
 questionnaires, training catalogue and policy, the hub's model manifest (which model files
 to hold, not their bytes: kiosk/model_files.py), plus a few settings (sync cursor, mode).
 
-Every function runs inside the caller's ``store.write(db)`` transaction.
+Each person's own file and questionnaires in progress from the hub (hub.person_file) are
+kept sealed with the cache key, like templates: never in clear in the SQLite file. So are
+the answers typed here and not yet sent (kiosk.drafts, whose tables live here too, so that
+a person who leaves the wing, a wipe or a key rotation reaches them).
+
+Writing functions run inside the caller's ``store.write(db)`` transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -45,18 +51,46 @@ def _template_context(template_id: str, detainee_id: str) -> str:
     return f"template:{template_id}:{detainee_id}"
 
 
+# Where each sealed column is, and the context its ciphertexts are bound to: a ciphertext
+# copied to another person's row, or another column, does not decrypt.
+SEALED: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
+    ("templates", "sealed"): (("id", "detainee_id"), "template:{}:{}"),
+    ("person_files", "file"): (("detainee_id",), "file:{}"),
+    ("person_files", "drafts"): (("detainee_id",), "drafts:{}"),
+    ("local_drafts", "sealed"): (("detainee_id", "form_id"), "draft:{}:{}"),
+    ("local_receipts", "sealed"): (("detainee_id", "event_id"), "receipt:{}:{}"),
+}
+# What this kiosk holds of a person: the hub's copy, and what they typed here.
+PERSON_TABLES = ("templates", "roster", "person_files")
+LOCAL_TABLES = ("local_drafts", "local_receipts", "training_requests")
+
+
+def seal(vault: TemplateVault, value: Any, context: str) -> bytes:
+    """JSON, encrypted with the cache key and bound to ``context``."""
+    return vault.encrypt(json.dumps(value, ensure_ascii=False).encode(), context)
+
+
+def unseal(vault: TemplateVault, sealed: bytes, context: str) -> Any:
+    return json.loads(vault.decrypt(bytes(sealed), context))
+
+
 def _forget_detainee(db: Database, detainee_id: str) -> None:
-    db.execute("DELETE FROM templates WHERE detainee_id = ?", [detainee_id])
+    """Everything this kiosk holds about a person: the hub's copy and what they typed here
+    (their events stay in the outbox until the hub has them)."""
     db.execute("DELETE FROM badges WHERE owner_kind = 'detainee' AND owner_id = ?", [detainee_id])
-    db.execute("DELETE FROM roster WHERE detainee_id = ?", [detainee_id])
+    for table in (*PERSON_TABLES, *LOCAL_TABLES):
+        db.execute(f"DELETE FROM {table} WHERE detainee_id = ?", [detainee_id])
 
 
 def _put_detainee(db: Database, vault: TemplateVault, key: str, data: dict[str, Any]) -> None:
-    _forget_detainee(db, key)
+    # The hub's copy is replaced; what the person typed here stays until the hub has it.
+    db.execute("DELETE FROM templates WHERE detainee_id = ?", [key])
+    db.execute("DELETE FROM badges WHERE owner_kind = 'detainee' AND owner_id = ?", [key])
+    db.execute("DELETE FROM roster WHERE detainee_id = ?", [key])
     photo = data.get("photo_thumbnail")
     db.execute(
         "INSERT INTO roster(detainee_id, prison_number, name_latin, name_arabic, "
-        "preferred_language, literate, photo_thumbnail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "preferred_language, literate, photo_thumbnail, out) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
             key,
             data["prison_number"],
@@ -65,8 +99,15 @@ def _put_detainee(db: Database, vault: TemplateVault, key: str, data: dict[str, 
             data["preferred_language"],
             int(bool(data["literate"])),
             base64.b64decode(photo) if photo else None,
+            int(bool(data.get("out", False))),
         ],
     )
+    file, drafts = data.get("file") or {}, data.get("drafts") or []
+    db.execute(
+        "INSERT OR REPLACE INTO person_files(detainee_id, file, drafts) VALUES (?, ?, ?)",
+        [key, seal(vault, file, f"file:{key}"), seal(vault, drafts, f"drafts:{key}")],
+    )
+    _settle_local(db, vault, key, file, drafts)
     for uid in data.get("badges", []):
         db.execute(
             "INSERT OR REPLACE INTO badges(uid, owner_kind, owner_id) VALUES (?, 'detainee', ?)",
@@ -141,23 +182,30 @@ def model_manifest(db: Database) -> dict[str, ModelManifestEntry]:
 
 
 def wipe(db: Database) -> None:
-    """Forget every cached record (never the outbox) and the sync position."""
-    for table in ("templates", "badges", "roster", "staff", "documents"):
+    """Forget every cached record, the people's files and what they typed here (never the
+    outbox), and the sync position."""
+    for table in (*PERSON_TABLES, *LOCAL_TABLES, "badges", "staff", "documents"):
         db.execute(f"DELETE FROM {table}")
     set_setting(db, "sync_cursor", None)
 
 
-def reencrypt_templates(db: Database, vault: TemplateVault, new_key: str) -> int:
-    """Re-encrypt every template with ``new_key``; returns how many."""
-    rows = db.execute("SELECT id, detainee_id, sealed FROM templates").fetchall()
-    for template_id, detainee_id, sealed in rows:
-        context = _template_context(template_id, detainee_id)
-        clear = vault.decrypt(bytes(sealed), context)
-        db.execute(
-            "UPDATE templates SET sealed = ? WHERE id = ?",
-            [vault.encrypt(clear, context, with_key=new_key), template_id],
-        )
-    return len(rows)
+def reencrypt_sealed(db: Database, vault: TemplateVault, new_key: str) -> int:
+    """Re-encrypt everything sealed (templates, files, drafts, receipts) with ``new_key``;
+    returns how many values."""
+    count = 0
+    for (table, column), (keys, context) in SEALED.items():
+        rows = db.execute(
+            f"SELECT rowid, {column}, {', '.join(keys)} FROM {table} WHERE {column} IS NOT NULL"
+        ).fetchall()
+        for rowid, sealed, *names in rows:
+            where = context.format(*names)
+            clear = vault.decrypt(bytes(sealed), where)
+            db.execute(
+                f"UPDATE {table} SET {column} = ? WHERE rowid = ?",
+                [vault.encrypt(clear, where, with_key=new_key), rowid],
+            )
+        count += len(rows)
+    return count
 
 
 def settle_rotation(db: Database, vault: TemplateVault) -> None:
@@ -166,10 +214,13 @@ def settle_rotation(db: Database, vault: TemplateVault) -> None:
     next_id = vault.next_id
     if next_id is None:
         return
-    row = db.execute(
-        "SELECT count(*) FROM templates WHERE substr(sealed, 1, 16) = ?", [next_id.encode()]
-    ).fetchone()
-    if row[0] > 0:
+    used = sum(
+        db.execute(
+            f"SELECT count(*) FROM {table} WHERE substr({column}, 1, 16) = ?", [next_id.encode()]
+        ).fetchone()[0]
+        for table, column in SEALED
+    )
+    if used > 0:
         vault.finish_rotation()
     else:
         vault.abandon_rotation()
@@ -212,3 +263,184 @@ def document(db: Database, kind: str, key: str) -> dict[str, Any] | None:
         "SELECT data FROM documents WHERE kind = ? AND key = ?", [kind, key]
     ).fetchone()
     return None if row is None else dict(json.loads(row[0]))
+
+
+# --- what the screens read -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Person:
+    """A detainee of this kiosk's wing, as the screens greet them."""
+
+    id: str
+    prison_number: str
+    name_latin: str
+    name_arabic: str
+    preferred_language: str
+    literate: bool
+    photo_thumbnail: bytes | None
+
+
+def person(db: Database, detainee_id: str) -> Person | None:
+    row = db.execute(
+        "SELECT detainee_id, prison_number, name_latin, name_arabic, preferred_language, "
+        "literate, photo_thumbnail FROM roster WHERE detainee_id = ?",
+        [detainee_id],
+    ).fetchone()
+    if row is None:
+        return None
+    photo = None if row[6] is None else bytes(row[6])
+    return Person(row[0], row[1], row[2], row[3], row[4], bool(row[5]), photo)
+
+
+FILE_SECTIONS: dict[str, Any] = {
+    "assignments": [],
+    "training": [],
+    "eligible_programmes": [],
+    "facts": [],
+    "receipts": [],
+    "plan": None,
+    "training_followed": [],
+    "location": None,
+    "scheduled_movements": [],
+}
+
+
+def person_file(
+    db: Database, vault: TemplateVault, detainee_id: str, today: date | None = None
+) -> dict[str, Any]:
+    """The person's file as the hub last sent it; every section present (empty if none).
+    An open assignment whose due date has passed since is shown overdue."""
+    row = db.execute(
+        "SELECT file FROM person_files WHERE detainee_id = ?", [detainee_id]
+    ).fetchone()
+    stored = {} if row is None else unseal(vault, row[0], f"file:{detainee_id}")
+    file = {name: stored.get(name, empty) for name, empty in FILE_SECTIONS.items()}
+    day = (today or date.today()).isoformat()
+    file["assignments"] = [
+        {**a, "state": "overdue"} if a.get("state") == "open" and a.get("due_on", day) < day else a
+        for a in file["assignments"]
+    ]
+    return file
+
+
+def hub_drafts(db: Database, vault: TemplateVault, detainee_id: str) -> list[dict[str, Any]]:
+    """The person's questionnaires in progress as the hub last sent them."""
+    row = db.execute(
+        "SELECT drafts FROM person_files WHERE detainee_id = ?", [detainee_id]
+    ).fetchone()
+    return [] if row is None else list(unseal(vault, row[0], f"drafts:{detainee_id}"))
+
+
+def drop_hub_draft(db: Database, vault: TemplateVault, detainee_id: str, form_id: str) -> None:
+    """Forget the hub's copy of a draft here, until the next sync (the person just sent it)."""
+    kept = [d for d in hub_drafts(db, vault, detainee_id) if d.get("form_id") != form_id]
+    db.execute(
+        "UPDATE person_files SET drafts = ? WHERE detainee_id = ?",
+        [seal(vault, kept, f"drafts:{detainee_id}"), detainee_id],
+    )
+
+
+def _documents(db: Database, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    rows = db.execute("SELECT key, data FROM documents WHERE kind = ? ORDER BY key", [kind])
+    return [(str(key), dict(json.loads(data))) for key, data in rows]
+
+
+def programmes(db: Database) -> list[dict[str, Any]]:
+    """The training catalogue of this kiosk's establishment, soonest first."""
+    found = [data for _, data in _documents(db, "programme")]
+    return sorted(found, key=lambda p: (str(p.get("starts_on", "")), str(p.get("id", ""))))
+
+
+def questionnaires(db: Database) -> list[dict[str, Any]]:
+    """The questionnaires published to this kiosk, one per form id (form_id, version, titles,
+    survey): a version published to the wing comes before one published to the site."""
+    chosen: dict[str, tuple[bool, dict[str, Any]]] = {}
+    for key, data in _documents(db, "questionnaire"):
+        for_wing = "/" in key  # "form@site/wing" rather than "form@site"
+        form_id = str(data.get("form_id", key.partition("@")[0]))
+        if form_id not in chosen or (for_wing and not chosen[form_id][0]):
+            chosen[form_id] = (for_wing, data)
+    return [chosen[form_id][1] for form_id in sorted(chosen)]
+
+
+def questionnaire(db: Database, form_id: str) -> dict[str, Any] | None:
+    return next((q for q in questionnaires(db) if q.get("form_id") == form_id), None)
+
+
+def wing_out_count(db: Database) -> int:
+    """People of the wing whose last confirmed movement took them out of the wings now."""
+    count: int = db.execute("SELECT count(*) FROM roster WHERE out = 1").fetchone()[0]
+    return count
+
+
+def parse_moment(text: Any) -> datetime | None:
+    """An RFC 3339 time as the hub and the outbox write it; None if it is not one."""
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+def _settle_local(
+    db: Database,
+    vault: TemplateVault,
+    detainee_id: str,
+    file: dict[str, Any],
+    drafts: list[dict[str, Any]],
+) -> None:
+    """What the person typed here and the hub now has is dropped: a draft the hub holds as new
+    or newer, or that a response sent since replaced; a receipt the hub lists; a training
+    request the hub shows."""
+    newest: dict[str, datetime] = {}
+    for draft in drafts:
+        saved = parse_moment(draft.get("saved_at"))
+        if saved is not None:
+            newest[str(draft.get("form_id"))] = saved
+    for receipt in file.get("receipts", []):
+        sent = parse_moment(receipt.get("completed_at"))
+        form_id = str(receipt.get("form_id"))
+        if sent is not None and (form_id not in newest or sent > newest[form_id]):
+            newest[form_id] = sent
+    rows = db.execute(
+        "SELECT form_id, sealed FROM local_drafts WHERE detainee_id = ?", [detainee_id]
+    ).fetchall()
+    for form_id, sealed in rows:
+        if form_id not in newest:
+            continue
+        local = unseal(vault, sealed, f"draft:{detainee_id}:{form_id}")
+        saved = parse_moment(local.get("saved_at"))
+        if saved is None or saved <= newest[form_id]:
+            db.execute(
+                "DELETE FROM local_drafts WHERE detainee_id = ? AND form_id = ?",
+                [detainee_id, form_id],
+            )
+    received = [str(r.get("event_id")) for r in file.get("receipts", [])]
+    if received:
+        marks = ",".join("?" * len(received))
+        db.execute(
+            f"DELETE FROM local_receipts WHERE detainee_id = ? AND event_id IN ({marks})",
+            [detainee_id, *received],
+        )
+    asked: dict[str, list[datetime]] = {}
+    for enrolment in file.get("training", []):
+        requested = parse_moment(enrolment.get("requested_at"))
+        if requested is not None:
+            asked.setdefault(str(enrolment.get("programme_id")), []).append(requested)
+    for event_id, programme_id, requested_at in db.execute(
+        "SELECT event_id, programme_id, requested_at FROM training_requests WHERE detainee_id = ?",
+        [detainee_id],
+    ).fetchall():
+        mine = parse_moment(requested_at)
+        hub = asked.get(programme_id, [])
+        if hub and (mine is None or any(at >= mine for at in hub) or _open(file, programme_id)):
+            db.execute("DELETE FROM training_requests WHERE event_id = ?", [event_id])
+
+
+def _open(file: dict[str, Any], programme_id: str) -> bool:
+    """The hub shows an open request of the person for this programme."""
+    return any(
+        e.get("programme_id") == programme_id
+        and e.get("status") in ("requested", "waitlisted", "approved")
+        for e in file.get("training", [])
+    )

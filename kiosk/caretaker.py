@@ -159,8 +159,8 @@ class Caretaker:
         elif job.kind == "rotate_cache_key":
             new_key = self.vault.begin_rotation()
             with store.write(db):
-                count = caches.reencrypt_templates(db, self.vault, new_key)
+                count = caches.reencrypt_sealed(db, self.vault, new_key)
                 caches.set_setting(db, "purge_pending", "1")  # old ciphertexts in the WAL
             self.vault.finish_rotation()
-            logger.info("cache key rotated; %d templates re-encrypted", count)
+            logger.info("cache key rotated; %d sealed values re-encrypted", count)
         self.on_change()

@@ -66,6 +66,31 @@ def m002_caches(db: Database) -> None:
     db["settings"].create({"name": str, "value": str}, pk="name")  # type: ignore[union-attr]
 
 
+@migrations()
+def m003_person_files(db: Database) -> None:
+    """A detainee's own file from the hub and their questionnaires in progress, sealed with
+    the cache key (kiosk.caches, kiosk.drafts); whether they are out of the wing, in clear,
+    for the wing's count."""
+    db["roster"].add_column("out", int, not_null_default=0)  # type: ignore[union-attr]
+    db["person_files"].create(  # type: ignore[union-attr]
+        {"detainee_id": str, "file": bytes, "drafts": bytes}, pk="detainee_id"
+    )
+    db["local_drafts"].create(  # type: ignore[union-attr]
+        {"detainee_id": str, "form_id": str, "sealed": bytes}, pk=("detainee_id", "form_id")
+    )
+    db["local_receipts"].create(  # type: ignore[union-attr]
+        {"event_id": str, "detainee_id": str, "sealed": bytes}, pk="event_id"
+    )
+    db["local_receipts"].create_index(["detainee_id"])  # type: ignore[union-attr]
+    db["training_requests"].create(  # type: ignore[union-attr]
+        {"event_id": str, "detainee_id": str, "programme_id": str, "requested_at": str},
+        pk="event_id",
+    )
+    db["training_requests"].create_index(["detainee_id"])  # type: ignore[union-attr]
+    # Records copied before this had no file: the next sync starts a full copy.
+    db.execute("DELETE FROM settings WHERE name = 'sync_cursor'")
+
+
 def open_store(path: Path) -> Database:
     """Open (creating if needed) the kiosk store and bring its schema up to date."""
     path.parent.mkdir(parents=True, exist_ok=True)

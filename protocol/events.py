@@ -102,6 +102,19 @@ class QuestionnaireResponse(WireModel):
     answers: dict[str, Any]
 
 
+class QuestionnaireProgress(WireModel):
+    """A questionnaire not yet sent: the answers so far and the question on screen, saved
+    the moment each answer is given, so that any kiosk of the wing can resume it there."""
+
+    form_id: Annotated[str, Field(min_length=1, max_length=128)]
+    form_version: Annotated[str, Field(min_length=1, max_length=64)]
+    language: Annotated[str, Field(min_length=2, max_length=16)]
+    current: Annotated[
+        str, Field(min_length=1, max_length=128, description="the question shown (field name)")
+    ]
+    answers: dict[str, Any]
+
+
 class TrainingEnrolmentRequested(WireModel):
     """A detainee asked to join a training programme."""
 
@@ -181,6 +194,12 @@ class QuestionnaireResponseEvent(EventBase):
     body: QuestionnaireResponse
 
 
+class QuestionnaireProgressEvent(EventBase):
+    event_type: ClassVar[str] = "questionnaire.progress"
+    type: Literal["questionnaire.progress"] = "questionnaire.progress"
+    body: QuestionnaireProgress
+
+
 class TrainingEnrolmentRequestedEvent(EventBase):
     event_type: ClassVar[str] = "training.enrolment_requested"
     type: Literal["training.enrolment_requested"] = "training.enrolment_requested"
@@ -214,6 +233,7 @@ class StaffPinLockedEvent(EventBase):
 Event = (
     IdentificationEvent
     | QuestionnaireResponseEvent
+    | QuestionnaireProgressEvent
     | TrainingEnrolmentRequestedEvent
     | MovementVerifiedEvent
     | EnrolmentCapturedEvent
@@ -225,6 +245,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
     for model in (
         IdentificationEvent,
         QuestionnaireResponseEvent,
+        QuestionnaireProgressEvent,
         TrainingEnrolmentRequestedEvent,
         MovementVerifiedEvent,
         EnrolmentCapturedEvent,

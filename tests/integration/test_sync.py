@@ -15,15 +15,15 @@ from hub import roster
 from hub.commands import command_message
 from hub.db import upgrade
 from hub.models import KioskState
-from kiosk import caches, store
+from kiosk import caches, drafts, outbox, store
 from kiosk.agent import Agent
 from kiosk.caches import load_gallery
-from kiosk.config import KioskConfig
+from kiosk.config import BrokerConfig, KioskConfig
 from kiosk.vault import TemplateVault, VaultError
 from masar import scratch
 from masar.scratch import random_face
 from provisioning.broker import LocalBroker
-from tests.integration.test_delivery import DEVICE, SITE, kiosk_config, wait_until
+from tests.integration.test_delivery import DEVICE, SITE, kiosk_config, running, wait_until
 
 pytestmark = pytest.mark.integration
 WING, OTHER_WING = "a", "b"
@@ -183,3 +183,60 @@ def _hub_mode(engine: Engine) -> str | None:
     with Session(engine) as session:
         state = session.scalar(select(KioskState).where(KioskState.device == DEVICE))
         return None if state is None else state.status.get("mode")
+
+
+def test_a_draft_saved_on_one_kiosk_resumes_on_another_kiosk_of_the_wing(
+    tmp_path: Path,
+    broker: LocalBroker,
+    hub_db: Engine,
+    hub_config_file: Path,
+    spawn_worker: Callable[..., object],
+) -> None:
+    upgrade(hub_db)
+    scratch.admit_wing(hub_db, SITE, DEVICE, WING, 20)
+    other = "wing-a-9"
+    with Session(hub_db) as session, session.begin():
+        roster.register_device(session, SITE, other, WING, "self_service")
+    spawn_worker(hub_config_file)
+    second = KioskConfig(
+        site=SITE,
+        device=other,
+        data_dir=tmp_path / "second",
+        broker=BrokerConfig(port=broker.port, keepalive=5),
+    )
+    with running(Agent(kiosk_config(tmp_path, broker))) as first, running(Agent(second)) as later:
+        wait_until(lambda: first.caretaker.last_report is not None, 60, "the first's sync")
+        wait_until(lambda: later.caretaker.last_report is not None, 60, "the second's sync")
+        wait_synced(first)
+        wait_synced(later)
+        db = store.open_store(first.config.store_path)
+        drafts.save_progress(
+            db,
+            first.vault,
+            site=SITE,
+            device=DEVICE,
+            detainee_id="m00003",
+            form_id="masar_wishes",
+            version="2025.1",
+            language="ar",
+            current="wish_training",
+            answers={"wish_job": "7"},
+        )
+        wait_until(lambda: outbox.depth(db) == 0, 30, "the draft at the hub")
+        db.close()
+        send(broker, *command_message(SITE, other, "sync"))
+        there = store.open_store(second.store_path)
+
+        def resumed() -> drafts.Draft | None:
+            return drafts.load_draft(there, later.vault, "m00003", "masar_wishes")
+
+        wait_until(lambda: resumed() is not None, 30, "the draft on the other kiosk")
+        draft = resumed()
+        assert draft is not None
+        assert (draft.source, draft.current, draft.answers) == (
+            "hub",
+            "wish_training",
+            {"wish_job": "7"},
+        )
+        assert b"wish_training" not in file_bytes(second)  # sealed there too
+        there.close()

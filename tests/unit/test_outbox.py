@@ -163,7 +163,7 @@ def test_a_crash_after_reencryption_commits_finishes_the_rotation(tmp_path: Path
     db, vault, clear = _sealed_store(tmp_path)
     new_key = vault.begin_rotation()
     with store.write(db):
-        caches.reencrypt_templates(db, vault, new_key)
+        caches.reencrypt_sealed(db, vault, new_key)
     # crash here: the new key is still only in cache.key.next
     restarted = TemplateVault(tmp_path / "cache.key")
     caches.settle_rotation(db, restarted)

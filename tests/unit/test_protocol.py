@@ -116,8 +116,8 @@ def test_encoding_is_canonical() -> None:
         (
             payload(type="parole.granted"),
             "unknown event type 'parole.granted'; known types: enrolment.captured, identification, "
-            "movement.verified, questionnaire.response, staff.pin_locked, "
-            "training.enrolment_requested",
+            "movement.verified, questionnaire.progress, questionnaire.response, "
+            "staff.pin_locked, training.enrolment_requested",
         ),
         (
             json.dumps({k: v for k, v in json.loads(payload()).items() if k != "type"}).encode(),
