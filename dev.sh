@@ -31,6 +31,9 @@ setup() {
     # Badge readers: pcscd and its virtual reader (tests, demo); pyscard is compiled from
     # source against libpcsclite-dev. The tests start a pcscd of their own.
     packages+=(pcscd libpcsclite-dev vsmartcard-vpcd gcc python3-dev)
+    # The touchscreen: Chromium shows it (kiosk mode on a Pi; Playwright drives it in the
+    # tests), Noto fonts draw Arabic and Tifinagh.
+    packages+=(chromium fonts-noto-core fonts-noto-color-emoji)
     python_ok || packages+=(python3 python3-venv)
     if [ "${1:-}" = test ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         packages+=(postgresql)

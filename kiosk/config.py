@@ -47,6 +47,18 @@ class SyncConfig(Section):
 class UiConfig(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    inactivity_timeout: Annotated[
+        float,
+        Field(
+            ge=5,
+            le=3600,
+            description="seconds without a touch before the session ends (a countdown shows "
+            "the last 15 s)",
+        ),
+    ] = 60.0
+    default_language: Literal["ar", "fr", "tzm"] = Field(
+        default="ar", description="the attract screen's language; a person's own applies at login"
+    )
 
 
 Width = Annotated[int, Field(ge=64, le=4096, multiple_of=2, description="image width, pixels")]
@@ -141,6 +153,11 @@ class KioskConfig(Section):
     site: Identifier
     device: Identifier
     data_dir: Path = Field(description="where the kiosk's SQLite store lives")
+    wing: Identifier | None = Field(
+        default=None,
+        description="the wing this kiosk stands in, as the hub names it (written at "
+        "provisioning): where a movement check says people come from and go back to",
+    )
     mode: KioskMode = "self_service"
     broker: BrokerConfig = BrokerConfig()
     outbox: OutboxConfig = OutboxConfig()

@@ -7,6 +7,7 @@ memory for the next one; the touchscreen shows the attract screen again.
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -25,13 +26,16 @@ class Session:
     started: float
     last_activity: float
     data: dict[str, Any] = field(default_factory=dict)
+    # Ties the browser to this session only: a page left open by the previous person, or
+    # replayed with the back button, carries another token and is refused.
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
 
 class SessionManager:
     def __init__(
         self,
         *,
-        inactivity_timeout: float = 90.0,
+        inactivity_timeout: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
         fit_for_service: Callable[[], str | None] = lambda: None,
     ) -> None:
@@ -68,6 +72,14 @@ class SessionManager:
                 self._session.last_activity = self.clock()
             return self._session
 
+    def remaining(self) -> float:
+        """Seconds left before the live session times out (0 when there is none)."""
+        with self._lock:
+            self._expire_locked()
+            if self._session is None:
+                return 0.0
+            return max(0.0, self.inactivity_timeout - (self.clock() - self._session.last_activity))
+
     def end(self) -> None:
         with self._lock:
             self._forget_locked()
@@ -81,4 +93,5 @@ class SessionManager:
         if self._session is not None:
             self._session.data.clear()
             self._session.person_id = ""
+            self._session.token = ""
         self._session = None
