@@ -242,7 +242,15 @@ def timeline(
             continue
         entries.append(TimelineEntry(as_utc(entry.at), entry.actor, entry.action, entry.details))
     events = session.scalars(
-        select(Event).where(Event.subject == detainee_id).order_by(Event.at.desc()).limit(limit)
+        select(Event)
+        .where(
+            Event.subject == detainee_id,
+            # Drafts (one per answer) are the kiosk's autosave, not something that happened:
+            # the response, when sent, is the entry.
+            Event.type != "questionnaire.progress",
+        )
+        .order_by(Event.at.desc())
+        .limit(limit)
     )
     for event in events:
         if _is_health_event(event) and not include_health:

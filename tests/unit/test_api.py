@@ -21,7 +21,12 @@ from hub.ingest import Incoming, apply_batch
 from hub.models import AuditEntry, SyncDocument
 from hub.questionnaires import FORMS_DIR
 from protocol import encode, topics, uuid7
-from protocol.events import MovementVerified, MovementVerifiedEvent
+from protocol.events import (
+    MovementVerified,
+    MovementVerifiedEvent,
+    QuestionnaireProgress,
+    QuestionnaireProgressEvent,
+)
 from protocol.ids import utc_now
 from tests.api_client import Hub, running_hub
 
@@ -233,8 +238,20 @@ def test_the_timeline_shows_every_change_with_who_and_from_where(hub: Hub) -> No
     corrected = registrar.call("PATCH", path, json={"cell": "A-14", "name_latin": "Mohamed Alaoui"})
     assert corrected.status_code == 200
     assert registrar.post(f"{path}/transfer", json={"wing": "b", "cell": "B-2"}).status_code == 200
+    draft = QuestionnaireProgressEvent(
+        id=uuid7(),
+        site="rabat-1",
+        device="wing-a-1",
+        seq=2,
+        at=utc_now(),
+        subject=person["id"],
+        body=QuestionnaireProgress(
+            form_id="masar_intake", form_version="1", language="ar", current="x", answers={}
+        ),
+    )
+    autosave = Incoming(topics.event_topic("rabat-1", "wing-a-1", draft.event_type), encode(draft))
     with hub.sessions.begin() as session:
-        apply_batch(session, [movement_event(person["id"], 1)])
+        apply_batch(session, [movement_event(person["id"], 1), autosave])
     released = registrar.post(f"{path}/release", json={"released_on": "2026-12-01"})
     assert released.get_json()["state"] == "released" and released.get_json()["wing"] is None
     again = registrar.post(f"{path}/release", json={"released_on": "2026-12-02"})
@@ -249,7 +266,7 @@ def test_the_timeline_shows_every_change_with_who_and_from_where(hub: Hub) -> No
         "detainee.transfer",
         "movement.verified",
         "detainee.release",
-    }
+    }  # not the questionnaire.progress autosave: the response is the entry, once sent
     amina = registrar.get(f"{PREFIX}/me").get_json()["id"]
     by = {entry["action"]: entry for entry in timeline}
     assert by["detainee.update"]["by"] == f"user:{amina}"
