@@ -158,9 +158,19 @@ class Caretaker:
             logger.info("mode changed to %s on the hub's command", job.mode)
         elif job.kind == "rotate_cache_key":
             new_key = self.vault.begin_rotation()
-            with store.write(db):
-                count = caches.reencrypt_sealed(db, self.vault, new_key)
-                caches.set_setting(db, "purge_pending", "1")  # old ciphertexts in the WAL
-            self.vault.finish_rotation()
+            locked = False
+            try:
+                with store.write(db):
+                    count = caches.reencrypt_sealed(db, self.vault, new_key)
+                    caches.set_setting(db, "purge_pending", "1")  # old ciphertexts in the WAL
+                    # From the commit to finish_rotation, sealing waits (the UI saves drafts
+                    # meanwhile): anything sealed after the commit must use the new key. Taken
+                    # inside the transaction, so no one holding the store's write lock waits.
+                    self.vault.rotation_lock.acquire()
+                    locked = True
+                self.vault.finish_rotation()
+            finally:
+                if locked:
+                    self.vault.rotation_lock.release()
             logger.info("cache key rotated; %d sealed values re-encrypted", count)
         self.on_change()

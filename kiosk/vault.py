@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -58,10 +59,14 @@ class TemplateVault:
                     raise VaultError(f"{path} is not a 256-bit key")
                 self._keys[key_id(key)] = key
         self.current_id = key_id(key_file.read_bytes())
+        # Held by a rotation from just before its re-encryption commits until the new key is
+        # current, so nothing is sealed in between with the key about to be dropped.
+        self.rotation_lock = threading.RLock()
 
     def encrypt(self, plaintext: bytes, context: str, *, with_key: str | None = None) -> bytes:
         """``key id (16) | nonce (12) | ciphertext+tag``."""
-        kid = with_key or self.current_id
+        with self.rotation_lock:
+            kid = with_key or self.current_id
         nonce = os.urandom(NONCE_BYTES)
         sealed = AESGCM(self._keys[kid]).encrypt(nonce, plaintext, context.encode())
         return kid.encode() + nonce + sealed

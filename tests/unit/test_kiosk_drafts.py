@@ -348,3 +348,31 @@ def test_the_screens_read_people_catalogue_forms_and_due_dates(
     assert intake is not None and intake["version"] == "2"
     assert caches.questionnaire(db, "nothing") is None
     assert json.dumps(caches.person_file(db, vault, "nobody")) == json.dumps(caches.FILE_SECTIONS)
+
+
+def test_a_draft_saved_while_a_rotation_finishes_is_sealed_with_the_new_key(
+    kiosk: tuple[Database, TemplateVault], tmp_path: Path
+) -> None:
+    """The caretaker holds the vault's rotation lock from its commit to finish_rotation; a
+    draft saved in between waits, then uses the new key (else it would be unreadable)."""
+    import threading
+
+    db, vault = kiosk
+    apply(db, vault, record())
+    new_key = vault.begin_rotation()
+    with store.write(db):
+        caches.reencrypt_sealed(db, vault, new_key)
+        vault.rotation_lock.acquire()  # as kiosk.caretaker does, just before its commit
+    ui_db = store.open_store(tmp_path / "kiosk.db")
+    saver = threading.Thread(target=save, args=(ui_db, vault, "q2", {"q": SECRET}))
+    saver.start()
+    saver.join(timeout=0.5)
+    assert saver.is_alive()  # waiting for the new key to be current
+    vault.finish_rotation()
+    vault.rotation_lock.release()
+    saver.join(timeout=10)
+    ui_db.close()
+    only_new = TemplateVault(tmp_path / "cache.key")
+    assert only_new.current_id == new_key
+    draft = drafts.load_draft(db, only_new, "d-1", "masar_wishes")
+    assert draft is not None and draft.answers == {"q": SECRET}
