@@ -258,6 +258,12 @@ def roster_size(db: Database) -> int:
     return count
 
 
+def documents(db: Database, kind: str) -> dict[str, dict[str, Any]]:
+    """Every cached document of one kind, by key."""
+    rows = db.execute("SELECT key, data FROM documents WHERE kind = ? ORDER BY key", [kind])
+    return {str(key): dict(json.loads(data)) for key, data in rows}
+
+
 def document(db: Database, kind: str, key: str) -> dict[str, Any] | None:
     row = db.execute(
         "SELECT data FROM documents WHERE kind = ? AND key = ?", [kind, key]

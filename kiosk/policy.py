@@ -40,17 +40,6 @@ Outcome = Literal["matched", "not_matched", "incomplete"]
 Rate = Annotated[float, Field(gt=0, lt=1)]
 
 
-def _calibrated_target(rate: float) -> float:
-    if rate not in FMR_TARGETS.values():
-        raise ValueError(
-            "must be a calibrated false-match rate: " + ", ".join(map(str, FMR_TARGETS.values()))
-        )
-    return rate
-
-
-TargetRate = Annotated[float, AfterValidator(_calibrated_target)]
-
-
 class PolicyConfig(BaseModel):
     """The policy a kiosk applies; synced from the hub as JSON and kept in the kiosk's cache.
 
@@ -108,6 +97,32 @@ class PolicyConfig(BaseModel):
         "face to count; none: the probability is recorded, never used to refuse (it is not "
         "yet measured on real captures and attacks)",
     )
+
+
+def policy_key(site: str, wing: str | None = None) -> str:
+    """The key a site's (or one wing's) PolicyConfig is published under as a "policy"
+    document; a kiosk applies its wing's if it has one, else its site's (``policy_in_force``)."""
+    return f"identification@{site}" + (f"/{wing}" if wing else "")
+
+
+def policy_in_force(documents: Mapping[str, Mapping[str, object]]) -> PolicyConfig:
+    """The policy among the kiosk's cached "policy" documents (key → data): the wing's over
+    the site's; the defaults when the hub sent none."""
+    wing = [key for key in documents if key.startswith("identification@") and "/" in key]
+    site = [key for key in documents if key.startswith("identification@") and "/" not in key]
+    chosen = sorted(wing) or sorted(site)
+    return PolicyConfig.model_validate(documents[chosen[0]]) if chosen else PolicyConfig()
+
+
+def _calibrated_target(rate: float) -> float:
+    if rate not in FMR_TARGETS.values():
+        raise ValueError(
+            "must be a calibrated false-match rate: " + ", ".join(map(str, FMR_TARGETS.values()))
+        )
+    return rate
+
+
+TargetRate = Annotated[float, AfterValidator(_calibrated_target)]
 
 
 @dataclass(frozen=True)

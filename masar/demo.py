@@ -14,12 +14,18 @@ from types import FrameType
 import click
 from sqlalchemy import Engine
 
+from hub.audit import load_key
 from hub.db import open_engine, upgrade
+from hub.seed import seed_kiosk_wing
+from kiosk.policy import policy_key
+from masar.demo_faces import FACES_SUBDIR, enrol_faces, shared_dir
 from masar.processes import spawn_masar, stop, wait_for_http
 from masar.scratch import ScratchError, admit_wing, spawn_ingest_worker
 from provisioning.broker import BrokerError, LocalBroker, free_port
 
 DEMO_PEOPLE = 25
+# Pictures from ../shared/data/faces-dev for the first demo people (m00000 is on camera).
+DEMO_FACES = ("Amelie_Mauresmo", "Arnold_Schwarzenegger", "Atal_Bihari_Vajpayee")
 
 
 class DemoError(RuntimeError):
@@ -68,6 +74,44 @@ def demo_users(engine: Engine, audit_key: Path) -> str:
     return password
 
 
+def demo_faces(engine: Engine, root: Path) -> Path | None:
+    """Give the first demo people real faces from ../shared (templates, photos), put the
+    models in the hub's store for the kiosk to fetch, and return the folder the kiosk's
+    replay camera shows (the first person's unseen pictures); None without ../shared."""
+    from sqlalchemy.orm import Session
+
+    from hub import roster
+    from hub.audit import Trail, load_key
+    from hub.model_store import add_models, folder_models
+    from kiosk.recognition.face import FacePipeline, engine_id
+
+    faces_dir, models_dir = shared_dir() / FACES_SUBDIR, shared_dir() / "models"
+    if not faces_dir.is_dir() or not models_dir.is_dir():
+        click.echo(f"No faces or models under {shared_dir()}: the demo kiosk has no camera.")
+        return None
+    pipeline = FacePipeline.open(models_dir)
+    try:
+        faces = enrol_faces(pipeline, faces_dir, DEMO_FACES, root / "camera")
+    finally:
+        pipeline.close()
+    trail = Trail(load_key(root / "audit.key"), "system:demo")
+    with Session(engine) as session, session.begin():
+        add_models(session, trail, folder_models(models_dir))
+        for number, face in enumerate(faces):
+            person = f"m{number:05d}"
+            record = roster.TemplateRecord(f"face-{person}", "face", engine_id(), face.template)
+            roster.replace_templates(session, person, [record])
+            roster.update_detainee(session, person, photo_thumbnail=face.photo)
+        # The replay camera shows still photos, which the head-turn challenge rightly
+        # refuses, and the demo has no badge reader: its policy turns the challenge off and
+        # accepts face alone on its 25 people (expected false identification 25 x 1e-4 =
+        # 2.5e-3, under a demo bound of 1e-2). A real site keeps the defaults
+        # (kiosk/policy.py): head turn, and a badge once the wing is too large.
+        demo_policy = {"head_turn_modes": [], "max_false_identification_rate": 1e-2}
+        roster.put_document(session, "policy", policy_key("demo"), demo_policy, site="demo")
+    return faces[0].probes
+
+
 def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
     hub_port, kiosk_port = _port_or_free(hub_port, "hub"), _port_or_free(kiosk_port, "kiosk")
     with tempfile.TemporaryDirectory(prefix="masar-demo-") as tmp:
@@ -87,12 +131,26 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
         upgrade(engine)
         admit_wing(engine, "demo", "wing-a-1", "a", DEMO_PEOPLE)
         password = demo_users(engine, root / "audit.key")
+        seed_kiosk_wing(engine, key=load_key(root / "audit.key"), site="demo", wing="a")
+        camera = demo_faces(engine, root)
         engine.dispose()
         (root / "kiosk.toml").write_text(
-            f'site = "demo"\ndevice = "wing-a-1"\ndata_dir = "{root}/kiosk"\n\n'
+            f'site = "demo"\ndevice = "wing-a-1"\nwing = "a"\ndata_dir = "{root}/kiosk"\n\n'
             f'[broker]\nhost = "127.0.0.1"\nport = {broker.port}\n\n'
             f'[ui]\nhost = "127.0.0.1"\nport = {kiosk_port}\n'
+            + (f'\n[camera]\ndriver = "replay"\npath = "{camera}"\nfps = 10\n' if camera else "")
         )
+        if camera is not None:
+            click.echo("Measuring the kiosk's face calibration on faces-dev (about half a minute)…")
+            calibrate = ["kiosk", "calibrate", "--data", str(shared_dir() / FACES_SUBDIR)]
+            models = [
+                "--models",
+                str(shared_dir() / "models"),
+                "--config",
+                str(root / "kiosk.toml"),
+            ]
+            if spawn_masar([*calibrate, *models], root / "calibrate.log").wait() != 0:
+                raise DemoError(f"the face calibration failed: {root / 'calibrate.log'}")
         hub_config, kiosk_config = str(root / "hub.toml"), str(root / "kiosk.toml")
         children: list[tuple[str, subprocess.Popen[bytes]]] = []
         stopping = threading.Event()
@@ -138,6 +196,11 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
             click.echo(f"  broker:    mqtt://127.0.0.1:{broker.port}")
             click.echo(f"  hub API:   {hub_url}api/v1/openapi.json")
             click.echo(f"  log in as admin, registrar, trainer, social, nurse: password {password}")
+            if camera is not None:
+                click.echo(
+                    "  the kiosk's camera replays pictures of Person 0: touch Start on the "
+                    "kiosk UI to be identified as them"
+                )
             while not stopping.wait(0.5):
                 for name, child in children:
                     if child.poll() is not None:

@@ -16,13 +16,11 @@ from kiosk import caches
 from kiosk.enrolment_station import EnrolmentStation
 from kiosk.identify import BadgeRelay, IdentificationFlow, KioskParts
 from kiosk.movement_check import MovementCheck
-from kiosk.policy import PolicyConfig
+from kiosk.policy import PolicyConfig, policy_in_force
 from kiosk.recognition.calibration import CalibrationError, load_calibrations
 
 if TYPE_CHECKING:
     from kiosk.ui.context import Kiosk
-
-POLICY_KEY = "identification"  # the hub publishes the wing's policy under this key
 
 Flow = IdentificationFlow | MovementCheck | EnrolmentStation
 
@@ -40,8 +38,7 @@ class Stations:
             self._relay.start()
 
     def policy(self) -> PolicyConfig:
-        data = caches.document(self.kiosk.db(), "policy", POLICY_KEY)
-        return PolicyConfig.model_validate(data) if data else PolicyConfig()
+        return policy_in_force(caches.documents(self.kiosk.db(), "policy"))
 
     def parts(self) -> KioskParts:
         config, agent = self.kiosk.config, self.kiosk.agent

@@ -9,15 +9,12 @@ between (the broker path has its own integration tests).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-import cv2
-import numpy as np
 from sqlalchemy.orm import Session
 
 from hub import roster, training
@@ -28,9 +25,11 @@ from hub.questionnaires import FORMS_DIR
 from hub.questionnaires.library import import_form, publish
 from hub.syncer import answer
 from kiosk import store
-from kiosk.recognition.face import FacePipeline, engine_id, enrol, load_image
+from kiosk.policy import policy_key
+from kiosk.recognition.face import FacePipeline, engine_id
 from kiosk.sync import apply_page
 from kiosk.vault import TemplateVault
+from masar.demo_faces import enrol_faces
 from protocol.messages import SyncRequest
 from protocol.pins import hash_pin
 from tests.shared_data import FACES, MODELS
@@ -57,20 +56,6 @@ PEOPLE = (
 )
 
 
-def _thumbnail(path: Path) -> bytes:
-    image = cv2.imread(str(path))
-    small = cv2.resize(image, (96, 96 * image.shape[0] // image.shape[1]))
-    ok, jpeg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    assert ok
-    return bytes(jpeg.tobytes())
-
-
-def _template(pipeline: FacePipeline, pictures: list[Path]) -> bytes:
-    analyses = [pipeline.analyse(load_image(path)) for path in pictures]
-    template: np.ndarray = enrol(analyses, same_person_threshold=0.0)
-    return template.astype(np.float32).tobytes()
-
-
 def calibrate(config_file: Path) -> None:
     """The kiosk's face calibration, measured by the real command on faces-dev."""
     subprocess.run(
@@ -90,14 +75,11 @@ def build_hub(database: Path, pipeline: FacePipeline, probes_root: Path) -> list
     trail = Trail(key=b"e2e-audit-key-0123456789abcdef", actor="system:e2e")
     people = []
     today = date.today()
+    faces = enrol_faces(pipeline, FACES, [row[4] for row in PEOPLE], probes_root)
     with Session(engine) as session, session.begin():
         roster.register_device(session, SITE, DEVICE, WING, "self_service")
-        for number, (detainee_id, prison_number, latin, arabic, folder) in enumerate(PEOPLE):
-            pictures = sorted((FACES / folder).glob("*.jpg"))
-            probes = probes_root / detainee_id
-            probes.mkdir(parents=True)
-            for picture in pictures[3:6]:
-                shutil.copy(picture, probes / picture.name)
+        for number, (row, face) in enumerate(zip(PEOPLE, faces, strict=True)):
+            detainee_id, prison_number, latin, arabic, _folder = row
             badge = f"B00000{number + 1:02X}"
             roster.admit(
                 session,
@@ -108,15 +90,13 @@ def build_hub(database: Path, pipeline: FacePipeline, probes_root: Path) -> list
                 site=SITE,
                 wing=WING,
                 preferred_language="ar",
-                photo_thumbnail=_thumbnail(pictures[0]),
+                photo_thumbnail=face.photo,
                 badges=[badge],
                 templates=[
-                    roster.TemplateRecord(
-                        f"t-{detainee_id}", "face", engine_id(), _template(pipeline, pictures[:3])
-                    )
+                    roster.TemplateRecord(f"t-{detainee_id}", "face", engine_id(), face.template)
                 ],
             )
-            people.append(Person(detainee_id, prison_number, latin, arabic, badge, probes))
+            people.append(Person(detainee_id, prison_number, latin, arabic, badge, face.probes))
         roster.put_staff(
             session,
             staff_id="s-karima",
@@ -128,7 +108,7 @@ def build_hub(database: Path, pipeline: FacePipeline, probes_root: Path) -> list
         )
         # Faces on replay are still photos: no head-turn here (tests/unit/test_identify.py
         # covers the challenge on a recorded head turn).
-        roster.put_document(session, "policy", "identification", {"head_turn_modes": []}, site=SITE)
+        roster.put_document(session, "policy", policy_key(SITE), {"head_turn_modes": []}, site=SITE)
         for form_id in FORMS:
             version = import_form(
                 session, (FORMS_DIR / f"{form_id}.xlsx").read_bytes(), actor=trail.actor

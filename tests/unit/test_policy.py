@@ -577,3 +577,15 @@ def test_thresholds_in_force_refuses_a_calibration_too_small_for_the_target_rate
         "false-match rate of 1e-4 (10,000 needed); calibrate on more people or choose a "
         "higher rate"
     )
+
+
+def test_the_wing_policy_beats_the_site_policy_and_none_means_the_defaults() -> None:
+    from kiosk.policy import policy_in_force, policy_key
+
+    site = {"self_service_rule": "badge_face"}
+    wing = {"self_service_rule": "badge_face_or_finger"}
+    assert policy_key("rabat-1") == "identification@rabat-1"
+    assert policy_in_force({}) == PolicyConfig()
+    assert policy_in_force({policy_key("rabat-1"): site}).self_service_rule == "badge_face"
+    both = {policy_key("rabat-1"): site, policy_key("rabat-1", "a"): wing}
+    assert policy_in_force(both).self_service_rule == "badge_face_or_finger"
