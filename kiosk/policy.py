@@ -145,7 +145,8 @@ _MOVEMENT_BIOMETRICS: dict[str, tuple[CalibratedModality, ...]] = {
 def _modalities_for(mode: KioskMode, config: PolicyConfig) -> tuple[CalibratedModality, ...]:
     """The scored modalities a mode can use; it needs at least one of them (if any)."""
     if mode == "self_service":
-        return ("face",)
+        finger = config.self_service_rule == "badge_face_or_finger"
+        return ("face", "fingerprint") if finger else ("face",)
     if mode == "movement_check":
         return _MOVEMENT_BIOMETRICS[config.movement_check_rule]
     return ()

@@ -589,3 +589,14 @@ def test_the_wing_policy_beats_the_site_policy_and_none_means_the_defaults() -> 
     assert policy_in_force({policy_key("rabat-1"): site}).self_service_rule == "badge_face"
     both = {policy_key("rabat-1"): site, policy_key("rabat-1", "a"): wing}
     assert policy_in_force(both).self_service_rule == "badge_face_or_finger"
+
+
+def test_self_service_offers_the_finger_when_its_rule_says_so_and_it_is_calibrated() -> None:
+    config = PolicyConfig(self_service_rule="badge_face_or_finger")
+    engines = {"face": FACE.model_sha256, "fingerprint": FINGER.model_sha256}
+    thresholds = thresholds_in_force(
+        config, {"face": FACE, "fingerprint": FINGER}, "self_service", engines
+    )
+    assert thresholds.fingerprint_1to1 == FINGER.threshold_for(1e-3)
+    plan = plan_for("self_service", config, thresholds, wing_size=500)
+    assert [f.modality for f in plan.steps[1].options] == ["face", "fingerprint"]
