@@ -247,6 +247,20 @@ def load_gallery(db: Database, vault: TemplateVault, modality: str = "face") -> 
     return Gallery([d for _, d, _ in rows], matrix)
 
 
+def templates_of(
+    db: Database, vault: TemplateVault, detainee_id: str, modality: str
+) -> list[bytes]:
+    """One detainee's cached templates of one modality, decrypted, for a 1:1 comparison."""
+    rows = db.execute(
+        "SELECT id, sealed FROM templates WHERE detainee_id = ? AND modality = ? ORDER BY id",
+        [detainee_id, modality],
+    ).fetchall()
+    return [
+        vault.decrypt(bytes(sealed), _template_context(template_id, detainee_id))
+        for template_id, sealed in rows
+    ]
+
+
 def badge_owner(db: Database, uid: str) -> tuple[str, str] | None:
     """(owner kind, owner id) of a badge UID known on this kiosk."""
     row = db.execute("SELECT owner_kind, owner_id FROM badges WHERE uid = ?", [uid]).fetchone()

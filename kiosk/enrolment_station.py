@@ -21,17 +21,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kiosk import caches, outbox, store
-from kiosk.identify import (
-    FlowState,
-    IdentificationFlow,
-    KioskParts,
-    PersonCard,
-    Preview,
-    Worker,
-    normalised_box,
-    person_card,
-    staff_name,
-)
+from kiosk.flow_parts import KioskParts, PersonCard, normalised_box, person_card, staff_name
+from kiosk.flow_threads import Preview, Worker
+from kiosk.identify import FlowState, IdentificationFlow
 from kiosk.policy import thresholds_in_force
 from kiosk.recognition import finger
 from kiosk.recognition.calibration import CalibrationError

@@ -14,42 +14,37 @@ fingerprint sensor; ``background=False`` leaves that to the caller (tests, bench
 step reads one frame, the camera's newest: frames are never queued, so a slow analysis
 skips frames rather than falling behind.
 
-Also here, because the movement check and the enrolment station share them: ``KioskParts``
-(what every flow is built from), ``BadgeRelay`` (the one thread that waits for badges and
-hands each tap to whichever flow is on screen), the preview JPEG and the worker thread.
+What every flow is built from (``KioskParts``) and the roster look-ups are in
+kiosk.flow_parts; the worker thread, the badge relay and the preview JPEG in
+kiosk.flow_threads: the movement check and the enrolment station share them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-import cv2
 import numpy as np
 
 from kiosk import caches, outbox, staff_pins, store
+from kiosk.flow_parts import KioskParts, normalised_box
+from kiosk.flow_threads import Preview, Worker
 from kiosk.policy import (
     Factor,
     Plan,
-    PolicyConfig,
     Step,
     decide,
     plan_for,
     thresholds_in_force,
 )
 from kiosk.recognition import finger, matcher
-from kiosk.recognition.calibration import CalibratedModality, Calibration, CalibrationError
-from kiosk.recognition.face import FaceAnalysis, FacePipeline, engine_id
+from kiosk.recognition.calibration import CalibrationError
+from kiosk.recognition.face import FaceAnalysis
 from kiosk.recognition.liveness import ActiveChallenge, Direction, Phase, measure_turn
-from kiosk.sensors import Camera, CardReader, FingerprintSensor, Frame, SensorError
-from kiosk.store import Database
-from kiosk.vault import TemplateVault
+from kiosk.sensors import Frame, SensorError
 from protocol.events import (
     Identification,
     IdentificationEvent,
@@ -57,10 +52,6 @@ from protocol.events import (
     Modality,
     ModalityCheck,
 )
-from protocol.ids import utc_now
-
-if TYPE_CHECKING:
-    from kiosk.agent import Agent
 
 logger = logging.getLogger(__name__)
 
@@ -92,256 +83,7 @@ ADVICE = {
     "fingerprint": "Press your finger flat on the sensor",
 }
 
-PREVIEW_WIDTH = 320
-PREVIEW_QUALITY = 70
 STAFF_LOGIN_RULE = "staff_login.badge_pin"
-
-
-# --- what every flow is built from ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class KioskParts:
-    """The store, keys, policy, calibrations and sensors a flow works with.
-
-    ``badge_reader`` is consulted only for its health: taps reach a flow through its
-    ``present_badge`` (``BadgeRelay`` feeds it from the reader). None means no reader is
-    watched here, and taps come from elsewhere (tests, a reader driven by another thread).
-    ``camera`` or ``face_pipeline`` None: faces cannot be used; ``fingerprint`` None:
-    fingerprints cannot.
-    """
-
-    store_path: Path
-    vault: TemplateVault
-    policy: PolicyConfig
-    calibrations: Mapping[CalibratedModality, Calibration]
-    site: str
-    device: str
-    camera: Camera | None = None
-    badge_reader: CardReader | None = None
-    fingerprint: FingerprintSensor | None = None
-    face_pipeline: FacePipeline | None = None
-    clock: Callable[[], float] = time.monotonic
-    now: Callable[[], datetime] = utc_now
-
-    @classmethod
-    def of_agent(
-        cls,
-        agent: Agent,
-        policy: PolicyConfig,
-        calibrations: Mapping[CalibratedModality, Calibration],
-    ) -> KioskParts:
-        """The parts of a running kiosk: its store, vault and sensors, its face pipeline if
-        the models are there."""
-        config = agent.config
-        return cls(
-            store_path=config.store_path,
-            vault=agent.vault,
-            policy=policy,
-            calibrations=calibrations,
-            site=config.site,
-            device=config.device,
-            camera=agent.camera,
-            badge_reader=agent.badge_reader,
-            fingerprint=agent.fingerprint,
-            face_pipeline=agent.face_pipeline(),
-        )
-
-    def engines(self) -> dict[CalibratedModality, str]:
-        """The recognition engines in use, which a calibration must have been measured with."""
-        face = self.face_pipeline.engine if self.face_pipeline is not None else engine_id()
-        return {"face": face, "fingerprint": finger.ENGINE_SHA256}
-
-
-def templates_of(
-    db: Database, vault: TemplateVault, detainee_id: str, modality: str
-) -> list[bytes]:
-    """One detainee's cached templates of one modality, decrypted, for a 1:1 comparison."""
-    rows = db.execute(
-        "SELECT id, sealed FROM templates WHERE detainee_id = ? AND modality = ? ORDER BY id",
-        [detainee_id, modality],
-    ).fetchall()
-    return [
-        vault.decrypt(bytes(sealed), caches._template_context(template_id, detainee_id))
-        for template_id, sealed in rows
-    ]
-
-
-@dataclass(frozen=True)
-class PersonCard:
-    """Who a detainee is, as the roster on this kiosk has them (the photo is served apart)."""
-
-    detainee_id: str
-    prison_number: str
-    name_latin: str
-    name_arabic: str
-    has_photo: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def person_card(db: Database, detainee_id: str) -> PersonCard | None:
-    row = db.execute(
-        "SELECT prison_number, name_latin, name_arabic, photo_thumbnail IS NOT NULL "
-        "FROM roster WHERE detainee_id = ?",
-        [detainee_id],
-    ).fetchone()
-    if row is None:
-        return None
-    return PersonCard(detainee_id, str(row[0]), str(row[1]), str(row[2]), bool(row[3]))
-
-
-def roster_photo(db: Database, detainee_id: str) -> bytes | None:
-    """The roster's photo of a detainee (JPEG from the hub), for the staff screens."""
-    row = db.execute(
-        "SELECT photo_thumbnail FROM roster WHERE detainee_id = ?", [detainee_id]
-    ).fetchone()
-    return None if row is None or row[0] is None else bytes(row[0])
-
-
-def staff_name(db: Database, staff_id: str) -> str | None:
-    row = db.execute("SELECT name FROM staff WHERE staff_id = ?", [staff_id]).fetchone()
-    return None if row is None else str(row[0])
-
-
-def normalised_box(
-    box: tuple[float, float, float, float], shape: tuple[int, ...]
-) -> tuple[float, float, float, float]:
-    """A face box (x, y, width, height in pixels) as fractions 0..1 of the frame."""
-    height, width = shape[0], shape[1]
-    x, y, w, h = box
-    left, top = min(max(x / width, 0.0), 1.0), min(max(y / height, 0.0), 1.0)
-    right, bottom = min(max((x + w) / width, 0.0), 1.0), min(max((y + h) / height, 0.0), 1.0)
-    return (round(left, 4), round(top, 4), round(right - left, 4), round(bottom - top, 4))
-
-
-# --- the camera preview and the worker thread ----------------------------------------------
-
-
-class Preview:
-    """The newest frame a flow looked at, as a small JPEG for the screen's <img>.
-
-    The JPEG is made once per frame, however often the page asks.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._frame: Frame | None = None
-        self._jpeg: tuple[float, bytes] | None = None
-
-    def show(self, frame: Frame) -> None:
-        with self._lock:
-            self._frame = frame
-
-    def clear(self) -> None:
-        with self._lock:
-            self._frame = None
-            self._jpeg = None
-
-    def jpeg(self) -> bytes | None:
-        with self._lock:
-            frame = self._frame
-            if frame is None:
-                return None
-            if self._jpeg is not None and self._jpeg[0] == frame.captured_at:
-                return self._jpeg[1]
-            height, width = frame.pixels.shape[:2]
-            scale = min(1.0, PREVIEW_WIDTH / width)
-            pixels = frame.pixels
-            if scale < 1.0:
-                size = (PREVIEW_WIDTH, max(1, round(height * scale)))
-                pixels = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
-            done, encoded = cv2.imencode(
-                ".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_QUALITY]
-            )
-            if not done:
-                return None
-            self._jpeg = (frame.captured_at, encoded.tobytes())
-            return self._jpeg[1]
-
-
-class Worker:
-    """A thread that calls ``step`` while ``wanted()``; it sleeps while nothing is wanted and
-    wakes on ``wake()``. ``step`` returns whether it did anything (else a short pause)."""
-
-    IDLE_WAIT = 0.5
-    NOTHING_DONE_PAUSE = 0.02
-
-    def __init__(self, name: str, step: Callable[[], bool], wanted: Callable[[], bool]) -> None:
-        self._step = step
-        self._wanted = wanted
-        self._wake = threading.Event()
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            if not self._wanted():
-                self._wake.wait(self.IDLE_WAIT)
-                self._wake.clear()
-                continue
-            if not self._step():
-                self._stopping.wait(self.NOTHING_DONE_PAUSE)
-
-
-class BadgeRelay:
-    """The one thread that waits for badges (a PC/SC reader is not thread-safe) and hands each
-    tap to the flow on screen: ``deliver_to(flow.present_badge)``; None drops taps.
-
-    An unreadable badge or a reader fault is kept in ``problem`` (plain words for the
-    screen) until the next good tap.
-    """
-
-    def __init__(self, reader: CardReader, *, poll: float = 0.5) -> None:
-        self._reader = reader
-        self._poll = poll
-        self._target: Callable[[str], object] | None = None
-        self._lock = threading.Lock()
-        self.problem: str | None = None
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="badge-relay", daemon=True)
-
-    def deliver_to(self, target: Callable[[str], object] | None) -> None:
-        with self._lock:
-            self._target = target
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=self._poll + 5)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                tap = self._reader.wait_for_card(self._poll)
-            except SensorError as error:
-                self.problem = str(error)
-                self._stopping.wait(1.0)  # the reader retries itself; do not spin
-                continue
-            if tap is None:
-                continue
-            self.problem = None
-            with self._lock:
-                target = self._target
-            if target is not None:
-                try:
-                    target(tap.uid)
-                except Exception:
-                    logger.exception("a badge tap could not be handled")
 
 
 # --- the state the screens poll ------------------------------------------------------------
@@ -738,7 +480,9 @@ class IdentificationFlow:
             assert factor is not None and current.claimed is not None
             enrolled = [
                 finger.FingerTemplate.from_bytes(data)
-                for data in templates_of(self._db, self.parts.vault, current.claimed, "fingerprint")
+                for data in caches.templates_of(
+                    self._db, self.parts.vault, current.claimed, "fingerprint"
+                )
             ]
             score = finger.verify(probe, enrolled, current.claimed, 1.0).score
             current.checks.append(factor.check_with_score(score))
@@ -810,7 +554,7 @@ class IdentificationFlow:
                 attempt.claimed = best.subject_id
         else:
             assert attempt.claimed is not None
-            enrolled = templates_of(self._db, self.parts.vault, attempt.claimed, "face")
+            enrolled = caches.templates_of(self._db, self.parts.vault, attempt.claimed, "face")
             scores = [
                 matcher.verify(
                     probe, np.frombuffer(data, dtype=np.float32), attempt.claimed, factor.threshold
@@ -945,14 +689,14 @@ class IdentificationFlow:
                 attempt.gallery = caches.load_gallery(self._db, parts.vault, "face")
                 if not attempt.gallery.detainee_ids:
                     attempt.unavailable["face"] = NOBODY_ENROLLED
-            elif attempt.claimed is not None and not templates_of(
+            elif attempt.claimed is not None and not caches.templates_of(
                 self._db, parts.vault, attempt.claimed, "face"
             ):
                 attempt.unavailable["face"] = NOT_ENROLLED
         if step.option_for("fingerprint") is not None and "fingerprint" not in attempt.unavailable:
             if parts.fingerprint is None or self._finger_down:
                 attempt.unavailable["fingerprint"] = FINGER_DOWN
-            elif attempt.claimed is not None and not templates_of(
+            elif attempt.claimed is not None and not caches.templates_of(
                 self._db, parts.vault, attempt.claimed, "fingerprint"
             ):
                 attempt.unavailable["fingerprint"] = NOT_ENROLLED

@@ -21,16 +21,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from kiosk import caches, outbox, store
-from kiosk.identify import (
-    Biometric,
-    FlowState,
-    IdentificationFlow,
-    KioskParts,
-    PersonCard,
-    person_card,
-    roster_photo,
-    staff_name,
-)
+from kiosk.flow_parts import KioskParts, PersonCard, person_card, roster_photo, staff_name
+from kiosk.identify import Biometric, FlowState, IdentificationFlow
 from protocol.events import Modality, MovementVerified, MovementVerifiedEvent
 
 Stage = Literal["staff_login", "identify", "decide"]

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext
 from werkzeug.wrappers import Response
 
 from kiosk.enrolment_station import EnrolmentState, EnrolmentStation
-from kiosk.identify import roster_photo
+from kiosk.flow_parts import roster_photo
 from kiosk.movement_check import MovementCheck, MovementState
 from kiosk.sessions import SessionRefused
 from kiosk.ui.context import kiosk

@@ -3,8 +3,8 @@ on the agent's sensors, the synced policy and the kiosk's calibrations.
 
 A flow is made when someone starts at the screen and closed when the next one is made, so a
 policy or calibration synced meanwhile applies from the next person on. Badge taps reach
-the flow in use through ``present_badge`` (the agent's reader thread, kiosk.identify's
-BadgeRelay, calls it).
+the flow in use through ``present_badge`` (the agent's reader thread,
+kiosk.flow_threads.BadgeRelay, calls it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from kiosk import caches
 from kiosk.enrolment_station import EnrolmentStation
-from kiosk.identify import BadgeRelay, IdentificationFlow, KioskParts
+from kiosk.flow_parts import KioskParts
+from kiosk.flow_threads import BadgeRelay
+from kiosk.identify import IdentificationFlow
 from kiosk.movement_check import MovementCheck
 from kiosk.policy import PolicyConfig, policy_in_force
 from kiosk.recognition.calibration import CalibrationError, load_calibrations

@@ -36,7 +36,7 @@ pytestmark = pytest.mark.integration
 
 RELAY = f"""
 import sys, threading
-from kiosk.identify import BadgeRelay
+from kiosk.flow_threads import BadgeRelay
 from kiosk.sensors.smartcard import PcscCardReader
 
 reader = PcscCardReader(reader_prefix={READER!r})
@@ -115,7 +115,8 @@ def test_badge_laid_on_the_reader_reaches_the_flow_which_identifies_its_owner(
 STAFF_LOGIN = f"""
 import sys
 from pathlib import Path
-from kiosk.identify import IdentificationFlow, KioskParts
+from kiosk.flow_parts import KioskParts
+from kiosk.identify import IdentificationFlow
 from kiosk.policy import PolicyConfig
 from kiosk.sensors.smartcard import PcscCardReader
 from kiosk.vault import TemplateVault

@@ -29,6 +29,7 @@ from kiosk.enrolment_station import (
     BADGE_TAKEN,
     EnrolmentStation,
 )
+from kiosk.flow_parts import KioskParts
 from kiosk.identify import (
     CAMERA_DOWN,
     CAMERA_DOWN_BADGE,
@@ -38,7 +39,6 @@ from kiosk.identify import (
     UNKNOWN_BADGE,
     FlowState,
     IdentificationFlow,
-    KioskParts,
 )
 from kiosk.movement_check import MovementCheck
 from kiosk.policy import PolicyConfig
