@@ -268,6 +268,43 @@ def questionnaire_import(config_path: Path | None, files: tuple[str, ...]) -> No
         engine.dispose()
 
 
+@questionnaire.command("media")
+@config_option
+@click.option("--form", "form_id", required=True, help="the questionnaire's form id")
+@click.option("--site", required=True)
+@click.option("--wing", default=None, help="only this wing's kiosks (default: the whole site)")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def questionnaire_media(
+    config_path: Path | None, form_id: str, site: str, wing: str | None, files: tuple[str, ...]
+) -> None:
+    """Send a form's recorded audio (its media::audio files, at most 64 KiB each) to kiosks.
+
+    Example: masar hub questionnaire media --form masar_intake --site rabat-1 q1_fr.ogg
+    """
+    from sqlalchemy.orm import Session
+
+    from hub.db import open_engine, upgrade
+    from hub.questionnaires.media import MediaError, add_media
+
+    contents = {Path(name).name: Path(name).read_bytes() for name in files}
+    if len(contents) != len(files):
+        raise click.ClickException("two files have the same name; the kiosks know them by name")
+    config = _load(config_path)
+    trail = _cli_trail(config)
+    engine = open_engine(config.database_url)
+    try:
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            add_media(session, trail, form_id, contents, site, wing)
+    except MediaError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"{len(contents)} audio file(s) of {form_id} sent to {site}" + (f"/{wing}" if wing else "")
+    )
+
+
 @hub_group.group()
 def device() -> None:
     """Kiosks known to the hub (enrolment with certificates comes with the fleet issue).

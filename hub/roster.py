@@ -18,7 +18,7 @@ from hub.models import Badge, Detainee, Device, Staff, SyncChange, SyncDocument,
 from hub.search import index_detainee
 from protocol.ids import utc_now
 
-DOCUMENT_KINDS = ("policy", "questionnaire", "programme")
+DOCUMENT_KINDS = ("policy", "questionnaire", "programme", "media")
 # A detainee's record must fit in one sync message (256 KiB) with room to spare.
 MAX_PHOTO_BYTES = 64 * 1024
 MAX_TEMPLATES = 10
@@ -201,7 +201,8 @@ def put_document(
     wing: str | None = None,
     active: bool = True,
 ) -> None:
-    """A questionnaire, a training programme or a policy, for a site or one wing."""
+    """A questionnaire, its recorded audio (hub.questionnaires.media), a training programme or
+    a policy, for a site or one wing."""
     if kind not in DOCUMENT_KINDS:
         raise ValueError(f"unknown document kind {kind!r}; use one of {', '.join(DOCUMENT_KINDS)}")
     document = session.get(SyncDocument, (kind, key))

@@ -39,7 +39,8 @@ from hub.roster import DOCUMENT_KINDS
 from protocol import SyncRequest, SyncResponse, dumps
 from protocol.messages import Change
 
-SNAPSHOT_KINDS = ("policy", "questionnaire", "programme", "staff", "detainee", "model")
+# New kinds go last: a full copy in progress under an older hub then still reaches them.
+SNAPSHOT_KINDS = ("policy", "questionnaire", "programme", "staff", "detainee", "model", "media")
 MAX_BYTES = 200_000  # stays under the 256 KiB message limit with the envelope around it
 
 

@@ -1,6 +1,7 @@
 """The kiosk's copies of hub records for its wing: roster, badges, templates, staff,
-questionnaires, training catalogue and policy, the hub's model manifest (which model files
-to hold, not their bytes: kiosk/model_files.py), plus a few settings (sync cursor, mode).
+questionnaires and their recorded audio, training catalogue and policy, the hub's model
+manifest (which model files to hold, not their bytes: kiosk/model_files.py), plus a few
+settings (sync cursor, mode).
 
 Each person's own file and questionnaires in progress from the hub (hub.person_file) are
 kept sealed with the cache key, like templates: never in clear in the SQLite file. So are
@@ -13,6 +14,7 @@ Writing functions run inside the caller's ``store.write(db)`` transaction.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,7 +26,9 @@ from sqlite_utils import Database
 from kiosk.vault import TemplateVault
 from protocol.messages import Change, ModelManifestEntry
 
-DOCUMENT_KINDS = ("policy", "questionnaire", "programme", "model")
+DOCUMENT_KINDS = ("policy", "questionnaire", "programme", "model", "media")
+# The audio a form's questions may carry (hub.questionnaires.media), as served to the screens.
+MEDIA_TYPES = ("audio/ogg", "audio/mpeg", "audio/wav", "audio/mp4")
 
 
 class CacheError(ValueError):
@@ -146,6 +150,16 @@ def _put_staff(db: Database, key: str, data: dict[str, Any] | None) -> None:
         )
 
 
+def _check_media(data: dict[str, Any]) -> None:
+    """Refuse an audio file that is not what the hub says it is: damaged on the way, or a
+    type the screens would not play."""
+    if data["mime"] not in MEDIA_TYPES:
+        raise ValueError(f"{data['mime']!r} is not an audio type the kiosk plays")
+    content = base64.b64decode(data["data"], validate=True)
+    if hashlib.sha256(content).hexdigest() != data["sha256"]:
+        raise ValueError(f"the bytes of {data['name']!r} do not match their SHA-256")
+
+
 def apply_change(db: Database, vault: TemplateVault, change: Change) -> None:
     """Make the cache agree with one change from the hub."""
     try:
@@ -159,6 +173,8 @@ def apply_change(db: Database, vault: TemplateVault, change: Change) -> None:
         elif change.kind in DOCUMENT_KINDS:
             if change.kind == "model" and change.op == "upsert":
                 ModelManifestEntry.model_validate(change.data)  # refuse a malformed entry
+            if change.kind == "media" and change.op == "upsert":
+                _check_media(change.data or {})
             db.execute(
                 "DELETE FROM documents WHERE kind = ? AND key = ?", [change.kind, change.key]
             )
@@ -386,6 +402,41 @@ def questionnaires(db: Database) -> list[dict[str, Any]]:
 
 def questionnaire(db: Database, form_id: str) -> dict[str, Any] | None:
     return next((q for q in questionnaires(db) if q.get("form_id") == form_id), None)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """A form's recorded audio, checked against its SHA-256 when it was stored."""
+
+    name: str
+    mime: str
+    content: bytes
+
+
+def _media_rows(db: Database, form_id: str, name: str, column: str) -> list[tuple[str, Any]]:
+    """(key, column) of the copies of one file: for the site ("form/name@site") and for this
+    wing ("form/name@site/wing"), the wing's first, as for questionnaires."""
+    prefix = f"{form_id}/{name}@"
+    rows = db.execute(
+        f"SELECT key, {column} FROM documents WHERE kind = 'media' "
+        "AND substr(key, 1, length(?)) = ? AND json_extract(data, '$.form_id') = ? "
+        "AND json_extract(data, '$.name') = ?",
+        [prefix, prefix, form_id, name],
+    ).fetchall()
+    return sorted(((str(k), v) for k, v in rows), key=lambda row: "/" not in row[0][len(prefix) :])
+
+
+def has_media(db: Database, form_id: str, name: str) -> bool:
+    return bool(_media_rows(db, form_id, name, "1"))
+
+
+def media_file(db: Database, form_id: str, name: str) -> MediaFile | None:
+    """One audio file of a form, if the hub has sent it to this kiosk."""
+    rows = _media_rows(db, form_id, name, "data")
+    if not rows:
+        return None
+    data = json.loads(rows[0][1])
+    return MediaFile(name, str(data["mime"]), base64.b64decode(data["data"]))
 
 
 def wing_out_count(db: Database) -> int:

@@ -1,4 +1,5 @@
-"""The hub's questionnaire versions: import an XLSForm, keep every version, find one."""
+"""The hub's questionnaire versions: import an XLSForm, keep every version, find one, publish
+it (its recorded audio is published by hub.questionnaires.media)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,16 @@ def import_form(session: Session, xlsx: bytes, *, actor: str) -> QuestionnaireVe
 
 def find_version(session: Session, form_id: str, version: str) -> QuestionnaireVersion | None:
     return session.get(QuestionnaireVersion, (form_id, version))
+
+
+def latest_version(session: Session, form_id: str) -> QuestionnaireVersion | None:
+    """The newest imported version of one questionnaire."""
+    return session.scalars(
+        select(QuestionnaireVersion)
+        .where(QuestionnaireVersion.form_id == form_id)
+        .order_by(QuestionnaireVersion.imported_at.desc())
+        .limit(1)
+    ).first()
 
 
 def latest_versions(session: Session) -> list[QuestionnaireVersion]:

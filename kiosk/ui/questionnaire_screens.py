@@ -18,7 +18,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_from_directory,
     url_for,
 )
 from werkzeug.wrappers import Response
@@ -146,13 +145,9 @@ def _render(
     )
 
 
-def _media_dir(form_id: str) -> Any:
-    return kiosk().config.data_dir / "media" / form_id
-
-
 def _audio(form_id: str, filename: str | None) -> str | None:
-    """The question's recording in this language, if the kiosk holds the file."""
-    if not filename or "/" in filename or not (_media_dir(form_id) / filename).is_file():
+    """The question's recording in this language, if the hub has sent this kiosk the file."""
+    if not filename or not caches.has_media(kiosk().db(), form_id, filename):
         return None
     return filename
 
@@ -160,8 +155,11 @@ def _audio(form_id: str, filename: str | None) -> str | None:
 @bp.get("/media/<form_id>/<filename>")
 @needs_session("detainee")
 def media(live: Session, form_id: str, filename: str) -> Response:
-    """A form's recorded audio (XLSForm media::audio), from the kiosk's media folder."""
-    return send_from_directory(_media_dir(form_id), filename, max_age=0)
+    """A form's recorded audio (XLSForm media::audio), from the kiosk's cache."""
+    found = caches.media_file(kiosk().db(), form_id, filename)
+    if found is None:
+        abort(404)
+    return Response(found.content, mimetype=found.mime)
 
 
 def _as_list(value: Any) -> list[str]:
