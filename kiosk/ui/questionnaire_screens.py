@@ -135,7 +135,10 @@ def _render(
         label=run.label(name, lang),
         hint=run.hint(name, lang),
         groups=run.group_labels(name, lang),
-        choices=[(c.name, run.choice_label(name, c.name, lang)) for c in question.choices],
+        choices=[
+            (c.name, run.choice_label(name, c.name, lang), _audio(form.form_id, c.audio.get(lang)))
+            for c in question.choices
+        ],
         value=_as_list(value) if question.type == "select_multiple" else value,
         problem=problem,
         position=position,
