@@ -52,6 +52,9 @@ def _tie_session(staff_id: str | None, log_out: Any) -> bool:
     try:
         live = here.sessions.start(staff_id, "staff")
     except SessionRefused:
+        current = here.sessions.current()
+        if current is not None and current.person_id == staff_id:
+            return True  # a second request of the same login, sent before its cookie came back
         log_out()
         return False
     session["token"] = live.token

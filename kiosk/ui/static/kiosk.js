@@ -58,14 +58,15 @@ const LAYOUTS = {
   arabic: ["ضصثقفغعهخحج", "شسيبلاتنمكط", "ئءؤرىةوزظدذ"],
   latin: ["azertyuiop", "qsdfghjklm", "wxcvbnéèàç"],
   digits: ["123", "456", "789", "0"],
+  numbers: ["1234567890", "/-.,'"],  // in text: prison numbers, dates, addresses
   decimal: ["123", "456", "789", ",0-"],
 };
 function buildKeyboard(holder) {
   const input = document.getElementById(holder.dataset.for);
   const kind = input.dataset.keyboard;
-  const modes = kind === "text" ? ["arabic", "latin", "digits"] : [kind];
+  const modes = kind === "text" ? ["arabic", "latin", "numbers"] : [kind];
   let mode = kind === "text" ? (document.documentElement.lang === "fr" ? "latin" : "arabic") : kind;
-  const labels = { arabic: "ع", latin: "abc", digits: "123" };
+  const labels = { arabic: "ع", latin: "abc", numbers: "123" };
   function key(text, action, extra) {
     const b = document.createElement("button");
     b.type = "button"; b.textContent = text; b.className = extra || "";
@@ -112,8 +113,11 @@ document.querySelectorAll(".keyboard[data-for]").forEach(buildKeyboard);
     img.addEventListener("error", function () { setTimeout(refresh, 1000); });
   }
   function refresh() {
-    if (!stopped) { img.src = screen.dataset.preview + "?t=" + Date.now(); }
+    if (!stopped && img) { img.src = screen.dataset.preview + "?t=" + Date.now(); }
   }
+  // A form on the page is being sent (a PIN, a choice): its answer replaces the page, so
+  // the poll must not reload it at the same time.
+  document.addEventListener("submit", function () { stopped = true; });
   function show(state) {
     if (state.key !== undefined && screen.dataset.key !== undefined && state.key !== screen.dataset.key) {
       stopped = true; location.reload(); return;
@@ -128,7 +132,9 @@ document.querySelectorAll(".keyboard[data-for]").forEach(buildKeyboard);
     if (speak && state.prompt) { speak.dataset.audio = "/prompt/" + state.prompt + ".wav"; }
     screen.dataset.step = state.step || "";
     document.querySelectorAll("[data-show-on]").forEach(function (el) {
-      el.hidden = el.dataset.showOn.split(" ").indexOf(state.step) < 0;
+      const options = (state.options || []).length;
+      el.hidden = el.dataset.showOn.split(" ").indexOf(state.step) < 0 ||
+        options < parseInt(el.dataset.minOptions || "0", 10);
     });
     if (box && img) {
       if (state.box) {
