@@ -61,9 +61,7 @@ def test_every_page_is_sent_uncached_unframed_and_with_a_strict_policy(app: Flas
 
 
 @pytest.mark.parametrize("path", PERSONAL)
-def test_a_personal_page_without_a_session_shows_the_attract_screen(
-    app: Flask, path: str
-) -> None:
+def test_a_personal_page_without_a_session_shows_the_attract_screen(app: Flask, path: str) -> None:
     response = app.test_client().get(path)
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
