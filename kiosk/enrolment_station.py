@@ -315,11 +315,7 @@ class EnrolmentStation:
             return True
         if image is None:
             return False
-        try:
-            template: finger.FingerTemplate | None = finger.finger_template(image)
-            problem = ""
-        except finger.FingerImageError as error:
-            template, problem = None, str(error)
+        template, problem = finger.template_or_problem(image)
         with self._lock:
             if self._capture != number or self._stage != "fingerprint":
                 return True

@@ -458,11 +458,7 @@ class IdentificationFlow:
             return True
         if image is None:
             return False
-        try:
-            probe: finger.FingerTemplate | None = finger.finger_template(image)
-            problem = ""
-        except finger.FingerImageError as error:
-            probe, problem = None, str(error)
+        probe, problem = finger.template_or_problem(image)
         with self._lock:
             current = self._attempt
             if (

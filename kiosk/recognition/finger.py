@@ -392,6 +392,14 @@ def finger_template(image: FingerImage) -> FingerTemplate:
     return FingerTemplate(minutiae, region > 0, quality.score)
 
 
+def template_or_problem(image: FingerImage) -> tuple[FingerTemplate | None, str]:
+    """The template, or None and why not in plain words (for a flow that carries on)."""
+    try:
+        return finger_template(image), ""
+    except FingerImageError as error:
+        return None, str(error)
+
+
 def finger_quality(area: int, clarity: float, minutiae: int) -> FingerQuality:
     """See FingerQuality: the score from finger area (pixels at 500 dpi), clarity and minutiae."""
     patch = (12 / 25.4 * DPI) ** 2
