@@ -65,6 +65,16 @@ def create_app(config: KioskConfig | None = None, agent: Any = None) -> Flask:
             "this_year": date.today().year,
         }
 
+    @app.errorhandler(403)
+    @app.errorhandler(404)
+    @app.errorhandler(500)
+    def trouble(error: Exception) -> tuple[str, int]:
+        """Never a bare error page on the touchscreen: plain words and a way back. A storage
+        failure says out of service (what was saved before is kept)."""
+        code = getattr(error, "code", 500) or 500
+        reason = kiosk().out_of_service() if code == 500 else None
+        return render_template("trouble.html", code=code, out_of_service=reason), code
+
     @app.after_request
     def no_cache(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():

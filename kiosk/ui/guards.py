@@ -15,6 +15,7 @@ from typing import ParamSpec, TypeVar
 from flask import abort, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from kiosk import caches
 from kiosk.sessions import Session
 from kiosk.ui.context import kiosk
 
@@ -32,15 +33,25 @@ def needs_session(kind: str) -> Callable[[Callable[..., R]], Callable[..., R | R
     def wrap(view: Callable[..., R]) -> Callable[..., R | Response]:
         @wraps(view)
         def guarded(*args: object, **kwargs: object) -> R | Response:
-            live = kiosk().live_session()
+            here = kiosk()
+            live = here.live_session()
             if live is None or live.kind != kind:
                 return attract_screen()
-            kiosk().sessions.touch()
+            if kind == "detainee" and caches.person(here.db(), live.person_id) is None:
+                here.sessions.end()  # left the wing (sync): nothing more is shown or saved
+                return attract_screen()
+            here.sessions.touch()
             return view(live, *args, **kwargs)
 
         return guarded
 
     return wrap
+
+
+def local_path(value: str | None, default: str) -> str:
+    """A path on this kiosk to go back to; anything else (another site) gives ``default``."""
+    ok = value is not None and value.startswith("/") and not value.startswith(("//", "/\\"))
+    return value if ok and value is not None else default
 
 
 def same_origin() -> None:
@@ -53,4 +64,4 @@ def same_origin() -> None:
         abort(403)
 
 
-__all__ = ["Session", "attract_screen", "needs_session", "same_origin"]
+__all__ = ["Session", "attract_screen", "local_path", "needs_session", "same_origin"]

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 
 from kiosk import caches, drafts
 from kiosk.ui.context import kiosk
-from kiosk.ui.guards import Session, attract_screen, needs_session, same_origin
+from kiosk.ui.guards import Session, attract_screen, local_path, needs_session, same_origin
 from kiosk.ui.i18n import LANGUAGES, current_language, set_language
 from kiosk.ui.prompts import prompt_file
 from kiosk.ui.words import FACTS, PROVENANCE, SENSOR_DOWN
@@ -62,8 +62,7 @@ def language() -> Response:
     if code in LANGUAGES:
         set_language(code)
         session["lang_chosen"] = True  # the person's choice beats their file's preference
-    back = request.form.get("back", "/")
-    return redirect(back if back.startswith("/") and not back.startswith("//") else "/")
+    return redirect(local_path(request.form.get("back"), "/"))
 
 
 @bp.get("/prompt/<key>.wav")
@@ -94,6 +93,7 @@ def logout() -> Response:
     here = kiosk()
     if here.live_session() is not None:
         here.sessions.end()
+    here.stations.log_out()  # a staff login on screen ends with the session
     timed_out = request.values.get("why") == "timeout"
     session.clear()
     return redirect(url_for("home.goodbye", why="timeout" if timed_out else None))
@@ -175,7 +175,9 @@ def request_training(live: Session) -> Response:
     here = kiosk()
     programme_id = request.form.get("programme", "")
     known = {p["id"] for p in caches.programmes(here.db())}
-    if programme_id in known:
+    if programme_id in known and programme_id not in drafts.pending_requests(
+        here.db(), live.person_id
+    ):  # a second tap asks nothing more
         drafts.request_training(
             here.db(),
             site=here.config.site,

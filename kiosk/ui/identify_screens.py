@@ -18,7 +18,7 @@ from kiosk.identify import FlowState, IdentificationFlow
 from kiosk.movement_check import MovementCheck
 from kiosk.sessions import SessionRefused
 from kiosk.ui.context import kiosk
-from kiosk.ui.guards import attract_screen, same_origin
+from kiosk.ui.guards import attract_screen, local_path, same_origin
 from kiosk.ui.i18n import LANGUAGES, set_language
 from kiosk.ui.words import GUIDANCE, PROMPT_FOR, STEPS, sentence
 
@@ -113,7 +113,7 @@ def pin() -> Response:
     flow = kiosk().stations.current()
     if flow is not None:
         flow.present_pin(request.form.get("pin", ""))
-    return redirect(request.form.get("back") or url_for("identify.screen"))
+    return redirect(local_path(request.form.get("back"), url_for("identify.screen")))
 
 
 @bp.post("/identify/choose")
@@ -126,7 +126,7 @@ def choose() -> Response:
             flow.choose("face")
         elif modality == "fingerprint":
             flow.choose("fingerprint")
-    return redirect(request.form.get("back") or url_for("identify.screen"))
+    return redirect(local_path(request.form.get("back"), url_for("identify.screen")))
 
 
 @bp.post("/identify/cancel")

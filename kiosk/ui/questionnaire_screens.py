@@ -51,9 +51,11 @@ def _run(live: Session, form: FormDefinition) -> tuple[FormRun, str | None]:
     """The form as far as this person got, and the question they were on."""
     here = kiosk()
     draft = drafts.load_draft(here.db(), here.vault, live.person_id, form.form_id)
-    if draft is None or draft.version != form.version:
+    if draft is None:
         return FormRun(form), None
-    return FormRun(form, draft.answers), draft.current
+    # A newer version of the form keeps every answer that still fits one of its questions.
+    current = draft.current if draft.current == END or form.get(draft.current) else None
+    return FormRun(form, draft.answers), current
 
 
 def _question(form: FormDefinition, name: str) -> Question:
@@ -116,7 +118,7 @@ def screen(live: Session, form_id: str, name: str) -> str | Response:
     run, _current = _run(live, form)
     if name == END:
         return _render_end(form, run)
-    if not run.is_relevant(name):
+    if form.get(name) is None or not run.is_relevant(name):  # skipped, or gone in a new version
         return redirect(url_for("questionnaires.begin", form_id=form_id))
     return _render(form, run, name, value=run.answers.get(name), problem=None)
 
@@ -181,9 +183,9 @@ def _given(question: Question) -> Any:
     """The answer as the screen sent it."""
     if question.type == "select_multiple":
         return request.form.getlist("answer")
-    if question.type == "date":
+    if question.type == "date":  # a part left out makes an invalid date, said as such
         parts = [request.form.get(p, "") for p in ("year", "month", "day")]
-        return "-".join(parts) if all(parts) else ""
+        return "-".join(parts) if any(parts) else ""
     return request.form.get("answer", "").strip()
 
 
@@ -234,12 +236,17 @@ def submit(live: Session, form_id: str) -> Response:
     answer."""
     same_origin()
     form = _form(form_id)
+    here = kiosk()
+    if drafts.load_draft(here.db(), here.vault, live.person_id, form_id) is None:
+        # Already sent (a second tap on Send), or nothing was answered: never an empty response.
+        return redirect(
+            url_for("questionnaires.receipt" if "receipt" in live.data else "home.menu")
+        )
     run, _current = _run(live, form)
     failing = run.check_all()
     if failing is not None:
         name, _problem = failing
         return redirect(url_for("questionnaires.screen", form_id=form_id, name=name))
-    here = kiosk()
     started = live.data.get("started", {}).get(form_id) or utc_now().isoformat()
     receipt = drafts.submit(
         here.db(),

@@ -37,26 +37,31 @@ DESTINATIONS = {
 
 
 def _tie_session(staff_id: str | None, log_out: Any) -> bool:
-    """Open the kiosk session when staff have just logged in; False when theirs timed out
-    (then the flow is logged out too)."""
+    """Open the kiosk session when staff have just logged in; False when theirs ended
+    (inactivity, logout): then the flow is logged out too, and only a new badge and PIN open
+    it again."""
     here = kiosk()
+    stations = here.stations
     if staff_id is None:
+        stations.tied = None
         return True
     if here.live_session() is not None:
         here.sessions.touch()
         return True
-    if session.get("token"):  # this browser had a session, and it ended: inactivity
-        session.pop("token")
+    current = here.sessions.current()
+    if current is not None and current.person_id == staff_id and stations.tied == staff_id:
+        return True  # a second request of the same login, sent before its cookie came back
+    if stations.tied == staff_id or current is not None:  # its session ended, or someone else's
+        session.pop("token", None)
+        stations.tied = None
         log_out()
         return False
     try:
         live = here.sessions.start(staff_id, "staff")
     except SessionRefused:
-        current = here.sessions.current()
-        if current is not None and current.person_id == staff_id:
-            return True  # a second request of the same login, sent before its cookie came back
         log_out()
         return False
+    stations.tied = staff_id
     session["token"] = live.token
     return True
 
@@ -229,10 +234,7 @@ def station_photo(live: Any) -> Response:
 def logout() -> Response:
     same_origin()
     here = kiosk()
-    flow = here.stations.current()
-    if isinstance(flow, MovementCheck | EnrolmentStation):
-        flow.logout()
-    here.stations.end()
+    here.stations.log_out()
     here.sessions.end()
     session.clear()
     return redirect(url_for("home.goodbye"))

@@ -33,6 +33,7 @@ class Stations:
         self._lock = threading.Lock()
         self._flow: Flow | None = None
         self._relay: BadgeRelay | None = None
+        self.tied: str | None = None  # the staff login a kiosk session was opened for
         reader = getattr(kiosk.agent, "badge_reader", None)
         if reader is not None:
             self._relay = BadgeRelay(reader)
@@ -117,6 +118,15 @@ class Stations:
         flow = self.identification()
         flow.start("self_service")
         return flow
+
+    def log_out(self) -> None:
+        """The session ended (logout, inactivity): a staff flow forgets the officer and whoever
+        was shown, and goes away."""
+        flow = self.current()
+        if isinstance(flow, MovementCheck | EnrolmentStation):
+            flow.logout()
+        self.tied = None
+        self.end()
 
     def end(self) -> None:
         """Forget the flow (logout, timeout): nothing of the person stays in memory."""

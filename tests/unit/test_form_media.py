@@ -185,9 +185,9 @@ def app(
         "preferred_language": "fr",
         "literate": True,
     }
+    sync(hub, db, vault, DEVICE)  # a first sync replaces the cache: the person comes after
     with store.write(db):
         caches.apply_change(db, vault, Change(kind="detainee", op="upsert", key="d1", data=person))
-    sync(hub, db, vault, DEVICE)
     db.close()
     yield create_app(config), hub
 

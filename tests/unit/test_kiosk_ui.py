@@ -135,3 +135,71 @@ def test_spoken_prompts_play_in_the_language_or_in_arabic_for_tamazight(app: Fla
     assert tamazight == arabic != french
     assert wav(client, "/prompt/../../kiosk.db.wav")[0] == 404
     assert wav(client, "/prompt/unknown.wav")[0] == 404
+
+
+def publish_form(app: Flask) -> None:
+    """A one-question form in the kiosk's cache, as the hub's sync would leave it."""
+    from hub.questionnaires import build_forms, load_xlsform
+
+    labels = ["label::Arabic (ar)", "label::French (fr)", "label::Tamazight (tzm)"]
+    titles = [f"masar::title::{name}" for name in ("Arabic (ar)", "French (fr)", "Tamazight (tzm)")]
+    form = load_xlsform(
+        build_forms.workbook_bytes(
+            {
+                "survey": [["type", "name", *labels], ["text", "job", "عمل", "Métier", "ⵜⴰⵡⵓⵔⵉ"]],
+                "settings": [["form_id", "version", *titles], ["f", "1", "ع", "F", "ⵜ"]],
+            }
+        )
+    )
+    data = {"form_id": "f", "version": "1", "titles": dict(form.titles), "survey": form.survey}
+    here = kiosk_of(app)
+    with store.write(here.db()):
+        caches.apply_change(
+            here.db(), here.vault, Change(kind="questionnaire", op="upsert", key="f@s", data=data)
+        )
+
+
+def responses(app: Flask) -> int:
+    found: int = (
+        kiosk_of(app)
+        .db()
+        .execute("SELECT count(*) FROM outbox WHERE type = 'questionnaire.response'")
+        .fetchone()[0]
+    )
+    return found
+
+
+def test_a_second_tap_on_send_sends_nothing_more(app: Flask) -> None:
+    publish_form(app)
+    client = app.test_client()
+    log_in(app, client)
+    assert client.post("/q/f/job", data={"answer": "boulanger", "go": "next"}).status_code == 302
+    first = client.post("/send/f")
+    again = client.post("/send/f")
+    assert first.headers["Location"] == again.headers["Location"] == "/receipt"
+    assert responses(app) == 1
+
+
+def test_a_person_who_left_the_wing_is_logged_out_and_nothing_more_is_saved(app: Flask) -> None:
+    publish_form(app)
+    client = app.test_client()
+    log_in(app, client)
+    here = kiosk_of(app)
+    with store.write(here.db()):
+        caches.apply_change(here.db(), here.vault, Change(kind="detainee", op="delete", key="d1"))
+    answered = client.post("/q/f/job", data={"answer": "boulanger", "go": "next"})
+    assert answered.headers["Location"] == "/"
+    assert here.sessions.current() is None
+    assert here.db().execute("SELECT count(*) FROM outbox").fetchone()[0] == 0
+
+
+def test_errors_are_plain_pages_with_a_way_back_and_no_redirect_leaves_the_kiosk(
+    app: Flask,
+) -> None:
+    client = app.test_client()
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404 and 'id="trouble"' in missing.text
+    assert 'href="/"' in missing.text
+    for path in ("/identify/pin", "/identify/choose"):
+        away = client.post(path, data={"back": "//evil.example/x"})
+        assert away.headers["Location"] == "/identify"

@@ -20,13 +20,16 @@ function post(url, data) {
   const timeout = parseFloat(body.dataset.timeout);
   const warnFor = Math.min(15, timeout / 2);
   const box = document.getElementById("countdown");
-  let deadline = Date.now() + parseFloat(body.dataset.remaining || timeout) * 1000;
-  let lastPing = Date.now();
+  // The kiosk's own clock restarts only when a request reaches it, so the deadline shown
+  // counts from the last request, never from a touch the kiosk has not heard of.
+  let lastPing = Date.now() - (timeout - parseFloat(body.dataset.remaining || timeout)) * 1000;
+  let deadline = lastPing + timeout * 1000;
   function activity() {
-    deadline = Date.now() + timeout * 1000;
     if (box) { box.hidden = true; }
-    if (Date.now() - lastPing > 5000) {  // the kiosk restarts its own clock too
+    const warning = deadline - Date.now() <= warnFor * 1000;
+    if (Date.now() - lastPing > 5000 || warning) {
       lastPing = Date.now();
+      deadline = lastPing + timeout * 1000;
       post("/touch").then(function (r) { return r.json(); }).then(function (state) {
         if (!state.live) { location.replace("/logout?why=timeout"); }
       }).catch(function () {});
@@ -44,6 +47,13 @@ function post(url, data) {
     }
   }, 250);
 })();
+
+/* --- a form is sent once: a second tap (Send, Next, "I want to join") does nothing ---------- */
+document.addEventListener("submit", function (event) {
+  const form = event.target;
+  if (form.dataset.sent) { event.preventDefault(); return; }
+  form.dataset.sent = "1";
+}, true);
 
 /* --- speaker buttons ---------------------------------------------------------------------- */
 document.addEventListener("click", function (event) {
