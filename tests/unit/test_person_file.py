@@ -232,6 +232,8 @@ def test_each_write_that_changes_a_file_reaches_the_wing_kiosk_in_the_next_delta
         ("education_level", "3", "self_declared"),
         ("qualification", "CAP soudure", "self_declared"),
     }
+    [education] = [f for f in file["facts"] if f["fact"] == "education_level"]
+    assert set(education["labels"]) == {"ar", "fr"}  # what ISCED level 3 means, for the screen
 
     today = date.today()
     with wing.begin() as session:
@@ -342,7 +344,7 @@ def test_each_write_that_changes_a_file_reaches_the_wing_kiosk_in_the_next_delta
         fact = profiles.record_fact(session, "d-2", "skill", "welding", origin)
         fact_id = fact.id
     assert kiosk.file("d-2")["facts"] == [
-        {"fact": "skill", "value": "welding", "provenance": "staff_verified"}
+        {"fact": "skill", "value": "welding", "provenance": "staff_verified", "labels": {}}
     ]
     with wing.begin() as session:
         profiles.verify_fact(session, fact_id, user="registrar-1", document=True)
