@@ -65,3 +65,38 @@ def test_a_wing_officer_checks_a_detainee_at_the_gate(
         "confirmed",
     )
     assert body["modalities"] == ["badge", "face"]
+
+
+def test_an_officer_enrols_a_face_and_gives_a_badge_at_the_enrolment_station(
+    start_kiosk: Any, built_wing: Any, page: Page
+) -> None:
+    person = built_wing.people[1]
+    kiosk = start_kiosk(camera=person.probes, mode="enrolment")
+    page.goto(kiosk.url)
+    page.locator("button.lang[value=fr]").click()
+    page.locator("#start").click()
+    kiosk.tap_badge(STAFF_BADGE)
+    expect(page.locator("#pin")).to_be_visible(timeout=10_000)
+    for digit in STAFF_PIN:
+        page.locator(".keyboard button", has_text=digit).first.click()
+    page.locator("#pin-ok").click()
+    expect(page.locator("#prison-number")).to_be_visible(timeout=10_000)
+
+    keyboard = page.locator(".keyboard")
+    keyboard.locator("button", has_text="123").click()
+    for key in person.prison_number:  # "2026/000102", typed on the screen's keys
+        keyboard.locator("button", has_text=key).first.click()
+    page.locator("#pick").click()
+    expect(page.locator("#person")).to_contain_text(person.name_latin)
+
+    page.locator("#capture-face").click()  # several good frames from the camera
+    expect(page.locator("#message")).to_be_visible(timeout=20_000)
+    page.locator("#assign-badge").click()
+    kiosk.tap_badge("C0FFEE01")
+    expect(page.locator("#capture-face")).to_be_visible(timeout=10_000)
+
+    captured = kiosk.events("enrolment.captured")
+    assert [e["body"]["modality"] for e in captured] == ["face", "badge"]
+    assert all(e["subject"] == person.detainee_id for e in captured)
+    assert all(e["actor"] == "s-karima" for e in captured)
+    assert captured[1]["body"]["badge_uid"] == "C0FFEE01"
