@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 from kiosk import caches, drafts
 from kiosk.ui.context import kiosk
 from kiosk.ui.guards import Session, attract_screen, local_path, needs_session, same_origin
-from kiosk.ui.i18n import LANGUAGES, current_language, set_language
+from kiosk.ui.i18n import LANGUAGES, current_language, in_language, set_language
 from kiosk.ui.prompts import prompt_file
 from kiosk.ui.words import FACTS, PROVENANCE, SENSOR_DOWN
 
@@ -139,11 +139,6 @@ def photo(live: Session) -> Response:
     return Response(person.photo_thumbnail, mimetype="image/jpeg")
 
 
-def _title(titles: dict[str, str]) -> str:
-    lang = current_language().code
-    return titles.get(lang) or titles.get("fr") or next(iter(titles.values()), "")
-
-
 @bp.get("/training")
 @needs_session("detainee")
 def training(live: Session) -> str:
@@ -156,7 +151,7 @@ def training(live: Session) -> str:
     rows = [
         {
             "id": programme["id"],
-            "title": _title(programme.get("titles", {})),
+            "title": in_language(programme.get("titles", {})),
             "provider": programme.get("provider", ""),
             "starts_on": programme.get("starts_on", ""),
             "ends_on": programme.get("ends_on", ""),
@@ -194,8 +189,8 @@ def my_file(live: Session) -> str:
     here = kiosk()
     db = here.db()
     file = caches.person_file(db, here.vault, live.person_id)
-    titles = {p["id"]: _title(p.get("titles", {})) for p in caches.programmes(db)}
-    forms = {f["form_id"]: _title(f.get("titles", {})) for f in caches.questionnaires(db)}
+    titles = {p["id"]: in_language(p.get("titles", {})) for p in caches.programmes(db)}
+    forms = {f["form_id"]: in_language(f.get("titles", {})) for f in caches.questionnaires(db)}
     return render_template(
         "file.html",
         facts=file.get("facts", []),

@@ -56,3 +56,9 @@ def init_app(app: Flask) -> None:
     def language_context() -> dict[str, object]:
         language = current_language()
         return {"lang": language.code, "dir": language.direction, "languages": LANGUAGES}
+
+
+def in_language(texts: dict[str, str]) -> str:
+    """A title given per language (programme, form): the screen's, else French, else any."""
+    lang = current_language().code
+    return texts.get(lang) or texts.get("fr") or next(iter(texts.values()), "")

@@ -25,12 +25,17 @@ from kiosk.ui.words import GUIDANCE, PROMPT_FOR, STEPS, sentence
 bp = Blueprint("identify", __name__)
 
 
+def corners(box: tuple[float, float, float, float] | None) -> list[float] | None:
+    """A flow's face box (x, y, width, height) as the page draws it: two corners."""
+    if box is None:
+        return None
+    x, y, w, h = box
+    return [x, y, x + w, y + h]
+
+
 def screen_state(state: FlowState) -> dict[str, Any]:
     """What the page may know: the step, guidance, the face box; never who was matched."""
-    box = None
-    if state.face_box is not None:
-        x, y, w, h = state.face_box
-        box = [x, y, x + w, y + h]
+    box = corners(state.face_box)
     step = state.expect or ""
     guidance = str(GUIDANCE.get(state.guidance, state.advice)) if state.guidance else ""
     return {
@@ -76,7 +81,7 @@ def attract_state() -> dict[str, Any]:
 @bp.get("/identify")
 def screen() -> str | Response:
     flow = kiosk().stations.current()
-    if flow is None or not hasattr(flow, "preview_jpeg") or kiosk().live_session():
+    if flow is None or kiosk().live_session():
         return attract_screen()
     state = flow.state()
     return render_template(

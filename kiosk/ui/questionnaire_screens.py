@@ -8,8 +8,6 @@ kiosk or, once synced, on any kiosk of the wing.
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Any
 
 from flask import (
@@ -25,7 +23,7 @@ from werkzeug.wrappers import Response
 from kiosk import caches, drafts
 from kiosk.ui.context import kiosk
 from kiosk.ui.guards import Session, needs_session, same_origin
-from kiosk.ui.i18n import current_language
+from kiosk.ui.i18n import current_language, in_language
 from protocol.ids import utc_now
 from protocol.questionnaire import FormDefinition, FormRun, Question
 
@@ -34,17 +32,19 @@ bp = Blueprint("questionnaires", __name__)
 END = "_end"  # the screen after the last question: review and send
 
 
-@lru_cache(maxsize=32)
-def _definition(document: str) -> FormDefinition:
-    """Parsed once per published version (every expression is checked at load)."""
-    return FormDefinition.from_document(json.loads(document))
+# Parsed once per published version (every expression is checked at load); the hub never
+# publishes two different files under one form id and version.
+_DEFINITIONS: dict[tuple[str, str], FormDefinition] = {}
 
 
 def _form(form_id: str) -> FormDefinition:
     document = caches.questionnaire(kiosk().db(), form_id)
     if document is None:
         abort(404)
-    return _definition(json.dumps(document, sort_keys=True))
+    key = (form_id, str(document["version"]))
+    if key not in _DEFINITIONS:
+        _DEFINITIONS[key] = FormDefinition.from_document(document)
+    return _DEFINITIONS[key]
 
 
 def _run(live: Session, form: FormDefinition) -> tuple[FormRun, str | None]:
@@ -65,11 +65,6 @@ def _question(form: FormDefinition, name: str) -> Question:
     return question
 
 
-def _title(titles: dict[str, str]) -> str:
-    lang = current_language().code
-    return titles.get(lang) or titles.get("fr") or next(iter(titles.values()), "")
-
-
 @bp.get("/questionnaires")
 @needs_session("detainee")
 def index(live: Session) -> str:
@@ -88,7 +83,7 @@ def index(live: Session) -> str:
         rows.append(
             {
                 "form_id": form_id,
-                "title": _title(document.get("titles", {})),
+                "title": in_language(document.get("titles", {})),
                 "due_on": assignment.get("due_on") if assignment else None,
                 "state": "in_progress"
                 if draft is not None
@@ -237,12 +232,13 @@ def submit(live: Session, form_id: str) -> Response:
     same_origin()
     form = _form(form_id)
     here = kiosk()
-    if drafts.load_draft(here.db(), here.vault, live.person_id, form_id) is None:
+    draft = drafts.load_draft(here.db(), here.vault, live.person_id, form_id)
+    if draft is None:
         # Already sent (a second tap on Send), or nothing was answered: never an empty response.
         return redirect(
             url_for("questionnaires.receipt" if "receipt" in live.data else "home.menu")
         )
-    run, _current = _run(live, form)
+    run = FormRun(form, draft.answers)
     failing = run.check_all()
     if failing is not None:
         name, _problem = failing

@@ -20,7 +20,7 @@ from kiosk.movement_check import MovementCheck, MovementState
 from kiosk.sessions import SessionRefused
 from kiosk.ui.context import kiosk
 from kiosk.ui.guards import attract_screen, needs_session, same_origin
-from kiosk.ui.identify_screens import screen_state
+from kiosk.ui.identify_screens import corners, screen_state
 from kiosk.ui.words import CAPTURES, GUIDANCE, sentence
 
 bp = Blueprint("staff", __name__)
@@ -85,7 +85,6 @@ def movement() -> str | Response:
     state = check.state()
     if not _tie_session(state.staff_id, check.logout):
         return redirect(url_for("home.goodbye", why="timeout"))
-    state = check.state()
     wing = kiosk().config.wing or "wing"
     scheduled = [m.get("to") for m in (state.person.scheduled_movements if state.person else ())]
     return render_template(
@@ -181,10 +180,7 @@ def enrolment_state() -> dict[str, Any]:
     if not isinstance(station, EnrolmentStation):
         return {"key": "", "finished": False}
     state = station.state()
-    box = None
-    if state.face_box is not None:
-        x, y, w, h = state.face_box
-        box = [x, y, x + w, y + h]
+    box = corners(state.face_box)
     flow = screen_state(state.login) if state.login is not None else {}
     return {
         **flow,
