@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template
-from sqlalchemy import func, select
+from flask import Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from hub import __version__
-from hub.api import install_api
+from hub.api import PREFIX, install_api
 from hub.audit import load_key
 from hub.config import HubConfig, load_config
 from hub.db import open_engine, session_factory, upgrade
-from hub.models import DeadLetter, DeviceStream, Event, KioskState, SeqGap, as_utc
-from protocol.ids import format_timestamp
+from hub.overview import overview
+from hub.web import install_web
+from hub.web.access import trouble
+
+UPLOAD_LIMIT_MB = 6
 
 
 def create_app(config: HubConfig | None = None) -> Flask:
@@ -28,13 +31,15 @@ def create_app(config: HubConfig | None = None) -> Flask:
         open_engine(config.database_url),
     )
     sessions = session_factory(reader)
-    app = Flask(__name__)
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.extensions["masar_engines"] = (reader, writer)  # tests dispose of them
     app.config["HUB"] = config
-    app.config["MAX_CONTENT_LENGTH"] = 6 * 1024 * 1024
-    # API calls may write (an audit entry for every read of health data, a login), so on
-    # SQLite they take the write lock from the start rather than fail to upgrade a read.
-    install_api(app, session_factory(writer), load_key(config.audit_key_file))
+    app.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT_MB * 1024 * 1024
+    audit_key = load_key(config.audit_key_file)
+    # API calls and pages may write (an audit entry for every read of health data, a login),
+    # so on SQLite they take the write lock from the start rather than fail to upgrade a read.
+    install_api(app, session_factory(writer), audit_key)
+    install_web(app, session_factory(writer), audit_key)
 
     @app.after_request
     def secure_headers(response: Response) -> Response:
@@ -42,75 +47,33 @@ def create_app(config: HubConfig | None = None) -> Flask:
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
         )
         response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> tuple[Response, int]:
-        """Errors outside the API's own handling (404, 405, 413) in plain words, as JSON."""
-        messages = {
-            404: "there is nothing at this address",
-            405: "this address does not accept that method",
-            413: "the upload is too large (6 MB at most)",
-        }
+    def http_error(error: HTTPException) -> ResponseReturnValue:
+        """Errors outside a route's own handling (404, 405, 413) in plain words: JSON under
+        the API, a page elsewhere."""
         status = error.code or 500
-        return jsonify({"error": messages.get(status, error.description or "error")}), status
-
-    def overview() -> dict[str, Any]:
-        with sessions() as session:
-            by_type = dict(
-                session.execute(select(Event.type, func.count()).group_by(Event.type)).all()
-            )
-            streams = session.execute(
-                select(DeviceStream).order_by(DeviceStream.site, DeviceStream.device)
-            ).scalars()
-            gaps = session.execute(select(SeqGap).order_by(SeqGap.site, SeqGap.device)).scalars()
-            states = session.execute(select(KioskState)).scalars()
-            dead = session.execute(
-                select(DeadLetter).order_by(DeadLetter.id.desc()).limit(20)
-            ).scalars()
-            return {
-                "version": __version__,
-                "events_by_type": by_type,
-                "events_total": sum(by_type.values()),
-                "streams": [
-                    {
-                        "site": s.site,
-                        "device": s.device,
-                        "max_seq": s.max_seq,
-                        "event_count": s.event_count,
-                    }
-                    for s in streams
-                ],
-                "gaps": [
-                    {"site": g.site, "device": g.device, "first": g.first_seq, "last": g.last_seq}
-                    for g in gaps
-                ],
-                "kiosks": [
-                    {
-                        "site": k.site,
-                        "device": k.device,
-                        "state": k.state,
-                        "outbox_depth": k.status.get("outbox_depth"),
-                        "mode": k.status.get("mode"),
-                        "last_sync_at": k.status.get("last_sync_at"),
-                        "problems": k.status.get("problems") or [],
-                        "updated_at": format_timestamp(as_utc(k.updated_at)),
-                    }
-                    for k in states
-                ],
-                "dead_letters": [{"id": d.id, "topic": d.topic, "reason": d.reason} for d in dead],
-                "dead_letters_total": session.scalar(select(func.count()).select_from(DeadLetter)),
+        if request.path.startswith(PREFIX + "/") or request.path == PREFIX:
+            messages = {
+                404: "there is nothing at this address",
+                405: "this address does not accept that method",
+                413: f"the upload is too large ({UPLOAD_LIMIT_MB} MB at most)",
             }
-
-    @app.get("/")
-    def home() -> str:
-        return render_template("overview.html", o=overview())
+            return jsonify({"error": messages.get(status, error.description or "error")}), status
+        pages = {
+            404: _("There is nothing at this address."),
+            405: _("This page cannot be used that way."),
+            413: _("The file is too large (%(limit)s MB at most).", limit=UPLOAD_LIMIT_MB),
+        }
+        return trouble(status, pages.get(status, _("Something went wrong.")))
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
-        return overview()
+        with sessions() as session:
+            return overview(session)
 
     return app

@@ -24,6 +24,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "session.own": frozenset(ROLES),
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "fleet.read": frozenset({"admin"}),
+    "dashboard.read": frozenset(
+        {"admin", "registrar", "wing_officer", "trainer", "social_worker", "health_staff"}
+    ),
     "detainees.read": frozenset(
         {"admin", "registrar", "wing_officer", "trainer", "social_worker", "health_staff"}
     ),

@@ -21,6 +21,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.access import refusal
 from hub.audit import Trail
 from hub.models import Detainee, User
 from hub.roles import PERMISSIONS
@@ -183,20 +184,20 @@ def _adapter(response_type: Any) -> TypeAdapter[Any]:
 def _refusal(
     session: Session, key: bytes, user: User | None, operation: Operation, path_args: dict[str, Any]
 ) -> ApiError | None:
-    """Why this user may not make this call, if they may not. A refused attempt at health
-    data is itself written to the audit log (and committed: the refusal stands)."""
+    """Why this user may not make this call, if they may not (hub.access; a refused attempt
+    at health data is audited, and committed: the refusal stands)."""
     if user is None or operation.permission is None:
         return None
-    if user.role in PERMISSIONS[operation.permission]:
-        return None
-    if operation.permission.startswith("health."):
-        Trail(key, f"user:{user.id}").record(
-            session,
-            "health.refused",
-            path_args.get("detainee_id"),
-            {"method": operation.method, "path": request.path, "role": user.role},
-        )
-    return ApiError(403, f"your role ({user.role}) may not do this ({operation.permission})")
+    message = refusal(
+        session,
+        key,
+        user,
+        operation.permission,
+        method=operation.method,
+        path=request.path,
+        subject=path_args.get("detainee_id"),
+    )
+    return None if message is None else ApiError(403, message)
 
 
 def _handler(

@@ -32,7 +32,7 @@ from kiosk.config import load_config
 from kiosk.model_files import models_dir
 from kiosk.recognition.face import FacePipeline
 from kiosk.vault import TemplateVault
-from tests.e2e import wing
+from tests.e2e import hub_site, wing
 from tests.shared_data import MODELS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -194,3 +194,35 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=SMALL, locale="fr-FR")
     yield context.new_page()
     context.close()
+
+
+# --- the hub's web pages ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def built_hub() -> Iterator[hub_site.HubSite]:
+    with tempfile.TemporaryDirectory(prefix="masar-e2e-hub-") as folder:
+        yield hub_site.build_hub(Path(folder))
+
+
+@pytest.fixture
+def hub_url(built_hub: hub_site.HubSite, tmp_path: Path) -> Iterator[str]:
+    """The base URL of a hub (gunicorn) on this test's own copy of the seeded database."""
+    site = hub_site.copy_hub(built_hub, tmp_path / "hub")
+    with hub_site.serve_hub(site, free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def hub_database(hub_url: str, tmp_path: Path) -> str:
+    """The URL of the database behind ``hub_url``, to check what the pages wrote."""
+    return hub_site.HubSite(tmp_path / "hub").database_url
+
+
+def log_in(page: Page, hub_url: str, username: str) -> None:
+    """Log in through the login page as one of hub_site.USERS (or ARABIC_USER)."""
+    page.goto(hub_url + "/login")
+    page.fill("#f-username", username)
+    page.fill("#f-password", hub_site.PASSWORD)
+    page.click("button.primary")
+    page.wait_for_load_state()

@@ -368,9 +368,11 @@ def test_a_questionnaire_is_imported_published_assigned_and_done(hub: Hub) -> No
 
 def test_secure_headers_and_plain_errors_outside_the_api(hub: Hub) -> None:
     client = hub.client()
-    answer = client.client.get("/no/such/page")
+    answer = client.client.get(f"{PREFIX}/no/such/thing")
     assert answer.status_code == 404
     assert answer.get_json() == {"error": "there is nothing at this address"}
+    page = client.client.get("/no/such/page")  # outside the API: a page in plain words
+    assert page.status_code == 404 and "There is nothing at this address." in page.text
     for name in ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy"):
         assert name in answer.headers
     social = hub.client("salma")
