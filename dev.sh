@@ -27,7 +27,7 @@ install_system_packages() {
 python_ok() { python3 -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
 
 setup() {
-    local packages=(mosquitto fonts-dejavu-core)  # the font: partner PDFs (Latin and Arabic)
+    local packages=(mosquitto fonts-dejavu-core iproute2)  # the font: partner PDFs (Latin and Arabic); ip: tests/faults
     # Badge readers: pcscd and its virtual reader (tests, demo); pyscard is compiled from
     # source against libpcsclite-dev. The tests start a pcscd of their own.
     packages+=(pcscd libpcsclite-dev vsmartcard-vpcd gcc python3-dev)
@@ -89,6 +89,40 @@ ensure_postgres() {
     export MASAR_TEST_POSTGRES_URL="$url"
 }
 
+# Known vulnerabilities of the installed packages (pip-audit asks PyPI's JSON API for each
+# name and version). A finding fails the run unless it is answered in ANSWERED_VULNERABILITIES
+# ("--ignore-vuln ID" with the reason beside it). Packages the service could not answer for are
+# said plainly as not audited: where only PyPI's package index is reachable, that is all of them.
+ANSWERED_VULNERABILITIES=()
+audit_dependencies() {
+    local report="$ROOT/var/pip-audit.json" status=0
+    mkdir -p "$ROOT/var"
+    rm -f "$report"
+    timeout 900 "$VENV/bin/pip-audit" --progress-spinner off --skip-editable --format json \
+        --output "$report" "${ANSWERED_VULNERABILITIES[@]}" 2>"$ROOT/var/pip-audit.log" || status=$?
+    "$VENV/bin/python" - "$report" "$status" "$ROOT/var/pip-audit.log" <<'PY'
+import json, sys
+from pathlib import Path
+report, status, log = Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+if not report.is_file():
+    tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
+    print(f"pip-audit: NOT AUDITED, it could not run (exit {status}): {' '.join(tail)}")
+    sys.exit(0)
+dependencies = json.loads(report.read_text())["dependencies"]
+skipped = [d for d in dependencies if "skip_reason" in d]
+found = [(d["name"], d["version"], v["id"]) for d in dependencies for v in d.get("vulns", [])]
+audited = len(dependencies) - len(skipped)
+for name, version, vulnerability in found:
+    print(f"pip-audit: {name} {version}: {vulnerability}")
+print(f"pip-audit: {audited} of {len(dependencies)} packages audited, {len(found)} known "
+      f"vulnerabilities")
+if skipped:
+    reasons = sorted({d["skip_reason"].split(":")[0] for d in skipped})
+    print(f"pip-audit: NOT AUDITED: {len(skipped)} packages ({'; '.join(reasons)})")
+sys.exit(1 if found else 0)
+PY
+}
+
 case "${1:-}" in
     demo)
         setup demo
@@ -103,6 +137,10 @@ case "${1:-}" in
         "$VENV/bin/ruff" check .
         say "mypy"
         "$VENV/bin/mypy"
+        say "bandit"
+        "$VENV/bin/bandit" -q -c pyproject.toml -r protocol kiosk hub provisioning masar
+        say "pip-audit"
+        audit_dependencies
         say "pytest (PostgreSQL: $MASAR_TEST_POSTGRES_URL)"
         exec "$VENV/bin/pytest" "$@"
         ;;

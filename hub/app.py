@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, abort, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -36,10 +36,18 @@ def create_app(config: HubConfig | None = None) -> Flask:
     app.config["HUB"] = config
     app.config["MAX_CONTENT_LENGTH"] = UPLOAD_LIMIT_MB * 1024 * 1024
     audit_key = load_key(config.audit_key_file)
+    app.extensions["masar_audit_key"] = audit_key  # kiosk enrolment audits without a user
     # API calls and pages may write (an audit entry for every read of health data, a login),
     # so on SQLite they take the write lock from the start rather than fail to upgrade a read.
     install_api(app, session_factory(writer), audit_key)
     install_web(app, session_factory(writer), audit_key)
+
+    @app.before_request
+    def no_nul_in_addresses() -> None:
+        """PostgreSQL cannot hold NUL, so no record is named with one: such an address is
+        nothing (not a database error)."""
+        if "\x00" in request.path:
+            abort(404)
 
     @app.after_request
     def secure_headers(response: Response) -> Response:
@@ -50,6 +58,8 @@ def create_app(config: HubConfig | None = None) -> Flask:
             "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
         )
         response.headers.setdefault("Cache-Control", "no-store")
+        if request.is_secure:  # gunicorn serving TLS itself (masar hub serve --certfile)
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
 
     @app.errorhandler(HTTPException)

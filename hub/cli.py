@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import sys
-import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -93,16 +92,32 @@ def ingest(config_path: Path | None, name: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
-def web(config_path: Path | None, host: str, port: int, workers: int) -> None:
-    """Serve the hub web application with gunicorn.
+@click.option(
+    "--certfile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="serve HTTPS with this certificate (masar provision server-cert); kiosks enrol over it",
+)
+@click.option("--keyfile", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def web(
+    config_path: Path | None,
+    host: str,
+    port: int,
+    workers: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+) -> None:
+    """Serve the hub web application with gunicorn (HTTPS with --certfile and --keyfile).
 
-    Example: masar hub web --config hub.toml --port 8000
+    Example: masar hub web --config hub.toml --port 8443 --certfile hub.crt --keyfile hub.key
     """
     _load(config_path)  # fail here, in plain words, rather than inside gunicorn
+    if (certfile is None) != (keyfile is None):
+        raise click.ClickException("HTTPS needs both --certfile and --keyfile")
     if config_path is not None:
         os.environ["MASAR_HUB_CONFIG"] = str(config_path.resolve())
     gunicorn = shutil.which("gunicorn") or str(Path(sys.executable).with_name("gunicorn"))
-    os.execv(
+    tls = [] if certfile is None else ["--certfile", str(certfile), "--keyfile", str(keyfile)]
+    os.execv(  # nosec B606  # execs gunicorn (shutil.which) with an argument list, no shell
         gunicorn,
         [
             gunicorn,
@@ -112,6 +127,7 @@ def web(config_path: Path | None, host: str, port: int, workers: int) -> None:
             f"{host}:{port}",
             "--graceful-timeout",
             "5",
+            *tls,
             "hub.app:create_app()",
         ],
     )
@@ -143,25 +159,10 @@ def command(config_path: Path | None, site: str, device: str, kind: str, mode: s
             f"no kiosk {site}/{device} is registered on this hub ({config.database_url}); "
             "see masar hub device add"
         )
-    client = hub_mqtt.make_client(f"hub-command-{os.getpid()}", config.broker)
-    hub_mqtt.connect(client, config.broker, session_expiry=60)
     try:
-        deadline = time.monotonic() + 10
-        while not client.is_connected():
-            if time.monotonic() > deadline:
-                raise click.ClickException(
-                    f"cannot reach the broker at {config.broker.host}:{config.broker.port}"
-                )
-            time.sleep(0.05)
-        info = client.publish(topic, payload, qos=1)
-        info.wait_for_publish(timeout=10)
-        if not info.is_published():
-            raise click.ClickException(
-                f"the broker at {config.broker.host}:{config.broker.port} did not take the command"
-            )
-    finally:
-        client.disconnect()
-        client.loop_stop()
+        hub_mqtt.publish_once(config.broker, topic, payload)
+    except hub_mqtt.BrokerUnreachable as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"sent {kind} to {site}/{device}")
 
 
@@ -307,7 +308,7 @@ def questionnaire_media(
 
 @hub_group.group()
 def device() -> None:
-    """Kiosks known to the hub (enrolment with certificates comes with the fleet issue).
+    """Kiosks known to the hub: register, enrol with a one-time token, withdraw.
 
     Example: masar hub device add --site rabat-1 --device wing-a-1 --wing a
     """
@@ -355,6 +356,106 @@ def device_add(config_path: Path | None, site: str, device_id: str, wing: str, m
     finally:
         engine.dispose()
     click.echo(f"kiosk {site}/{device_id} serves wing {wing} in {mode} mode")
+
+
+@device.command("enrol")
+@config_option
+@click.option("--site", required=True)
+@click.option("--device", "device_id", required=True)
+@click.option("--wing", required=True, help="the wing whose roster the kiosk receives")
+@click.option(
+    "--mode",
+    type=click.Choice(["self_service", "movement_check", "enrolment"]),
+    default="self_service",
+    show_default=True,
+)
+@click.option("--valid-hours", default=24.0, show_default=True, type=float)
+@click.option("--hub-url", required=True, help="the hub's HTTPS address as the kiosk will reach it")
+def device_enrol(
+    config_path: Path | None,
+    site: str,
+    device_id: str,
+    wing: str,
+    mode: str,
+    valid_hours: float,
+    hub_url: str,
+) -> None:
+    """Register a kiosk and print its one-time enrolment token (text and QR code).
+
+    Example: masar hub device enrol --site rabat-1 --device wing-a-1 --wing a
+    --hub-url https://hub.rabat-1.local:8443 --config hub.toml
+    """
+    import io
+    from datetime import timedelta
+
+    import segno
+    from sqlalchemy.orm import Session
+
+    from hub import devices
+    from hub.db import open_engine, upgrade
+    from hub.fleet import FleetError, site_ca
+
+    config = _load(config_path)
+    engine = open_engine(config.database_url)
+    try:
+        ca = site_ca(config)
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            invitation = devices.invite(
+                session,
+                _cli_trail(config),
+                ca,
+                site=site,
+                device=device_id,
+                wing=wing,
+                mode=mode,
+                lifetime=timedelta(hours=valid_hours),
+            )
+    except (FleetError, devices.EnrolmentRefused) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    command = invitation.command(hub_url.rstrip("/"))
+    picture = io.StringIO()
+    segno.make(command, error="m").terminal(out=picture, compact=True)
+    click.echo(picture.getvalue())
+    click.echo(f"kiosk {site}/{device_id} (wing {wing}, {mode}) is invited.")
+    click.echo(f"token (works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC):")
+    click.echo(f"  {invitation.token}")
+    click.echo("on the kiosk, run:")
+    click.echo(f"  {command}")
+
+
+@device.command("revoke")
+@config_option
+@click.option("--site", required=True)
+@click.option("--device", "device_id", required=True)
+def device_revoke(config_path: Path | None, site: str, device_id: str) -> None:
+    """Withdraw a kiosk: its certificate is revoked and its events refused from now on.
+
+    Example: masar hub device revoke --site rabat-1 --device wing-a-1 --config hub.toml
+    """
+    from sqlalchemy.orm import Session
+
+    from hub import devices
+    from hub.db import open_engine, upgrade
+    from hub.fleet import FleetError, after_revocation, site_ca
+
+    config = _load(config_path)
+    engine = open_engine(config.database_url)
+    try:
+        ca = site_ca(config)
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            devices.revoke(session, _cli_trail(config), ca, site, device_id)
+            withdrawn = devices.revoked_devices(session)
+    except (FleetError, LookupError) as exc:
+        raise click.ClickException(str(exc).strip("'")) from None
+    finally:
+        engine.dispose()
+    click.echo(f"kiosk {site}/{device_id} is withdrawn:")
+    for line in after_revocation(config, site, device_id, withdrawn):
+        click.echo(f"  {line}")
 
 
 @hub_group.group()
@@ -580,3 +681,97 @@ def seed_command(config_path: Path | None, detainees: int, random_seed: int) -> 
     )
     if report.first_prison_number:
         click.echo(f"prison numbers {report.first_prison_number} to {report.last_prison_number}")
+
+
+@hub_group.group()
+def retention() -> None:
+    """Delete personal data that has outlived its purpose (hub.retention).
+
+    Example: masar hub retention apply --config hub.toml --dry-run
+    """
+
+
+@retention.command("apply")
+@config_option
+@click.option("--dry-run", is_flag=True, help="count what would be deleted; change nothing")
+def retention_apply(config_path: Path | None, dry_run: bool) -> None:
+    """Delete released people's biometric templates once [retention]
+    templates_after_release_days have passed, their questionnaire drafts, ended web sessions
+    and old login throttles; kiosks drop the people at their next sync. Prints the count per
+    class and writes one audit entry. Run it daily (a timer or cron).
+
+    Example: masar hub retention apply --config hub.toml --dry-run
+    """
+    from time import perf_counter
+
+    from hub import retention as rules
+    from hub.db import open_engine, session_factory, upgrade
+
+    config = _load(config_path)
+    trail = _cli_trail(config)
+    engine = open_engine(config.database_url)
+    started = perf_counter()
+    try:
+        upgrade(engine)
+        with session_factory(engine).begin() as session:
+            report = rules.apply(session, trail, config.retention, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    what = "would delete (dry run, nothing changed)" if dry_run else "deleted"
+    click.echo(f"retention {what}, in {perf_counter() - started:.2f} s:")
+    for line in rules.describe(report):
+        click.echo(f"  {line}")
+
+
+@hub_group.command("subject-access")
+@config_option
+@click.option("--detainee", "detainee_id", required=True, help="the person's Masar id")
+@click.option(
+    "--out",
+    "out_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the JSON file to write (mode 0600); an existing file is never overwritten",
+)
+def subject_access_command(config_path: Path | None, detainee_id: str, out_path: Path) -> None:
+    """Write everything the hub holds on one person to a JSON file, for their right of
+    access (law 09-08): identity, facts with provenance, questionnaire answers, health
+    screenings and alerts, training, movements, plan, consents, kiosk events and the audit
+    entries about them. Biometric templates are described, never copied. The export is
+    audited (subject_access.export and health.read).
+
+    Example: masar hub subject-access --config hub.toml --detainee mabc234 --out person.json
+    """
+    import json
+
+    from hub import subject_access
+    from hub.db import open_engine, session_factory, upgrade
+
+    config = _load(config_path)
+    trail = _cli_trail(config)
+    try:
+        descriptor = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{out_path} already exists; choose another name") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out_path}: {exc.strerror}") from None
+    engine = open_engine(config.database_url)
+    try:
+        upgrade(engine)
+        with session_factory(engine).begin() as session:
+            document = subject_access.export(session, trail, detainee_id)
+    except BaseException as exc:
+        os.close(descriptor)
+        out_path.unlink(missing_ok=True)
+        if isinstance(exc, LookupError):
+            raise click.ClickException(str(exc)) from None
+        raise
+    finally:
+        engine.dispose()
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, ensure_ascii=False, indent=2)
+        handle.write("\n")
+    click.echo(
+        f"wrote {out_path}: everything held on {detainee_id}; "
+        f"audit entry {document['audit_entry_id']}"
+    )

@@ -42,6 +42,44 @@ class IngestConfig(Section):
     ] = 300
 
 
+class FleetConfig(Section):
+    """What enrolling and withdrawing kiosks needs (hub.devices)."""
+
+    ca_dir: Path | None = Field(
+        default=None,
+        description="the site CA's folder (masar provision ca init); needed to enrol and revoke",
+    )
+    broker_host: str = Field(
+        default="127.0.0.1", description="the broker address a newly enrolled kiosk is given"
+    )
+    broker_port: Annotated[int, Field(ge=1, le=65535)] = 8883
+    acl_file: Path | None = Field(
+        default=None,
+        description="the broker's ACL file (masar provision mosquitto-config --acl-file): "
+        "rewritten at each revocation so that a withdrawn kiosk's open connection may do "
+        "nothing more",
+    )
+    reload_broker: list[str] = Field(
+        default_factory=list,
+        description="command that makes the broker re-read its CRL after a revocation, e.g. "
+        '["systemctl", "reload", "mosquitto"]; empty: the admin is told to do it',
+    )
+
+
+class RetentionConfig(Section):
+    """How long personal data is kept once its purpose has ended (hub.retention)."""
+
+    templates_after_release_days: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=3650,
+            description="days a released person's biometric templates stay on the hub before "
+            "`masar hub retention apply` deletes them (the kiosks drop them at release)",
+        ),
+    ] = 30
+
+
 class HubConfig(Section):
     database_url: str = Field(
         default="sqlite:///var/hub.db",
@@ -49,6 +87,8 @@ class HubConfig(Section):
     )
     broker: BrokerConfig = BrokerConfig()
     ingest: IngestConfig = IngestConfig()
+    fleet: FleetConfig = FleetConfig()
+    retention: RetentionConfig = RetentionConfig()
     audit_key_file: Path = Field(
         default=Path("var/audit.key"),
         description="secret keying the audit chain; keep it off the database server",
@@ -74,6 +114,8 @@ def load_config(path: Path | None = None) -> HubConfig:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     if "MASAR_HUB_DATABASE_URL" in os.environ:
         data["database_url"] = os.environ["MASAR_HUB_DATABASE_URL"]
+    if "MASAR_HUB_AUDIT_KEY_FILE" in os.environ:  # systemd: %d/audit.key (LoadCredential=)
+        data["audit_key_file"] = os.environ["MASAR_HUB_AUDIT_KEY_FILE"]
     try:
         return HubConfig.model_validate(data)
     except ValidationError as exc:

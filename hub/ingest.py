@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from hub import roster
 from hub.db import dialect_insert
+from hub.devices import revoked_devices
 from hub.drafts import apply_questionnaire_progress, drop_answered
 from hub.models import DeadLetter, Detainee, Event, KioskState, SyncChange
 from hub.movements import apply_movement_verified
@@ -106,6 +107,16 @@ def apply_batch(
             decoded.append((message, decode_event(message.payload, message.topic)))
         except ProtocolError as error:
             dead.append((message, error))
+    withdrawn = revoked_devices(session) if decoded else set()
+    if withdrawn:
+        accepted = []
+        for message, event in decoded:
+            if (event.site, event.device) in withdrawn:
+                reason = f"kiosk {event.site}/{event.device} has been withdrawn (revoked)"
+                dead.append((message, ProtocolError(reason, event_id=event.id)))
+            else:
+                accepted.append((message, event))
+        decoded = accepted
     events: dict[str, EventBase] = {}
     for _, event in decoded:
         events.setdefault(event.id, event)
@@ -155,9 +166,7 @@ def apply_batch(
             session.execute(delete(Event).where(Event.id.in_(refused)))
             inserted -= refused.keys()
             result.applied -= len(refused)
-        # Lock device rows in one global order so two workers never deadlock.
-        for (site, device), seqs in sorted(by_device.items()):
-            record_seqs(session, site, device, seqs, now)
+        record_seqs(session, by_device, now)  # locks device rows in one global order
         owners = {i: (e.site, e.device) for i, e in events.items() if i in inserted}
         repeated = [i for i in events if i not in inserted]
         if repeated:
@@ -297,8 +306,12 @@ def _rejection(topic: str, error: ProtocolError) -> Rejected | None:
 
 
 def apply_status(session: Session, message: Incoming, *, now: datetime | None = None) -> None:
-    """Store a kiosk's status; an older status never overwrites a newer one."""
+    """Store a kiosk's status; an older status never overwrites a newer one. An empty
+    message is the hub clearing a withdrawn kiosk's retained status, and a withdrawn kiosk's
+    status changes nothing: it stays revoked."""
     now = now or utc_now()
+    if not message.payload:
+        return
     try:
         parts = topics.parse_topic(message.topic)
         status = decode_message(message.payload, Status)
@@ -311,6 +324,8 @@ def apply_status(session: Session, message: Incoming, *, now: datetime | None = 
         park(session, message, str(error), None, now)
         return
     current = session.get(KioskState, (status.site, status.device), with_for_update=True)
+    if current is not None and current.state == "revoked":
+        return
     document = status.model_dump(mode="json")
     if current is None:
         session.add(

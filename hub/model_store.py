@@ -231,7 +231,7 @@ def registry_models(workdir: Path) -> list[Path]:
             "registry; install Node.js and npm, or copy the files to a folder and use --from DIR"
         )
     try:
-        done = subprocess.run(
+        done = subprocess.run(  # nosec B603  # npm from shutil.which with fixed arguments, no shell
             [npm, "pack", NPM_PACKAGE, "--loglevel=error"],
             cwd=workdir,
             capture_output=True,

@@ -49,6 +49,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_device_seq", "site", "device", "seq"),
         Index("ix_events_subject", "subject"),
+        Index("ix_events_type_at", "type", "at"),  # hub.dashboard: responses lately
     )
 
 
@@ -104,13 +105,33 @@ class KioskState(Base):
 
 
 class Device(Base):
-    """A kiosk: where it stands decides which wing's roster it receives."""
+    """A kiosk: where it stands decides which wing's roster it receives; its certificate
+    (hub.devices) decides whether the broker and the hub let it in."""
 
     __tablename__ = "devices"
     site: Mapped[str] = mapped_column(String(64), primary_key=True)
     device: Mapped[str] = mapped_column(String(64), primary_key=True)
     wing: Mapped[str] = mapped_column(String(64))
     mode: Mapped[str] = mapped_column(String(32), default="self_service")
+    # registered (no certificate from the hub yet), invited, enrolled, revoked
+    state: Mapped[str] = mapped_column(String(16), default="registered")
+    cert_serial: Mapped[str | None] = mapped_column(String(64))  # decimal: exceeds 64 bits
+    enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class EnrolmentToken(Base):
+    """A one-time token a hub admin gives a new kiosk; only its SHA-256 is kept."""
+
+    __tablename__ = "enrolment_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (Index("ix_enrolment_tokens_device", "site", "device"),)
 
 
 class Detainee(Base):
@@ -137,7 +158,10 @@ class Detainee(Base):
     released_on: Mapped[date | None] = mapped_column(Date)
     location: Mapped[str | None] = mapped_column(String(128), doc="where the last movement led")
     location_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    __table_args__ = (Index("ix_detainees_wing", "site", "wing"),)
+    __table_args__ = (
+        Index("ix_detainees_wing", "site", "wing"),
+        Index("ix_detainees_held", "state", "site", "wing", "id"),  # hub.dashboard
+    )
 
 
 # Byte order on PostgreSQL too, so that "starts with" is a range of the index (hub.search).

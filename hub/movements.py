@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub import roster
@@ -171,26 +171,36 @@ def live_counts(session: Session, site: str) -> list[WingCount]:
     until the next checkpoint, and the person is housed, not out. The price is that a visit
     to another wing does not count as out; the movement log shows it.
     """
-    people = session.execute(
+    housed = (
+        Detainee.site == site,
+        Detainee.state == "in_custody",
+        Detainee.wing.is_not(None),
+    )
+    held: dict[str, int] = {
+        str(wing): count
+        for wing, count in session.execute(
+            select(Detainee.wing, func.count()).where(*housed).group_by(Detainee.wing)
+        ).all()
+    }
+    kiosk_wings = session.scalars(select(Device.wing).where(Device.site == site).distinct())
+    wings = sorted(set(held) | set(kiosk_wings))
+    out: dict[str, list[OutPerson]] = {wing: [] for wing in wings}
+    # Counted in the database: only the few people out come back as rows.
+    away = session.execute(
         select(Detainee.id, Detainee.wing, Detainee.location, Detainee.location_at)
         .where(
-            Detainee.site == site,
-            Detainee.state == "in_custody",
-            Detainee.wing.is_not(None),
+            *housed,
+            Detainee.location.is_not(None),
+            Detainee.location_at.is_not(None),  # set together, by a movement
+            Detainee.location.not_in(wings),
         )
         .order_by(Detainee.wing, Detainee.id)
     ).all()
-    kiosk_wings = session.scalars(select(Device.wing).where(Device.site == site).distinct())
-    wings = sorted({str(p.wing) for p in people} | set(kiosk_wings))
-    held = dict.fromkeys(wings, 0)
-    out: dict[str, list[OutPerson]] = {wing: [] for wing in wings}
-    for person in people:
-        wing = str(person.wing)
-        held[wing] += 1
-        location, since = person.location, person.location_at  # set together, by a movement
-        if location is not None and since is not None and location not in held:  # not a wing
-            out[wing].append(OutPerson(person.id, location, as_utc(since)))
-    return [WingCount(wing, held[wing], len(out[wing]), out[wing]) for wing in wings]
+    for person in away:
+        out[str(person.wing)].append(
+            OutPerson(person.id, person.location, as_utc(person.location_at))
+        )
+    return [WingCount(wing, held.get(wing, 0), len(out[wing]), out[wing]) for wing in wings]
 
 
 # --- schedules ---------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import time
+import uuid
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -54,3 +56,36 @@ def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
     # Without it each publish→ack round trip waits ~40 ms on delayed ACKs (PERFORMANCE.md §7.5).
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class BrokerUnreachable(RuntimeError):
+    """The broker could not be reached, or did not take the message; the message says which."""
+
+
+def publish_once(
+    broker: BrokerConfig,
+    topic: str,
+    payload: bytes,
+    *,
+    retain: bool = False,
+    timeout: float = 10.0,
+) -> None:
+    """Publish one message at QoS 1 on a short connection and wait for the broker's PUBACK
+    (a command to a kiosk, an empty retained message that clears a withdrawn kiosk's status)."""
+    client = make_client(f"hub-once-{uuid.uuid4().hex[:12]}", broker)
+    connect(client, broker, session_expiry=0)
+    try:
+        deadline = time.monotonic() + timeout
+        while not client.is_connected():
+            if time.monotonic() > deadline:
+                raise BrokerUnreachable(f"cannot reach the broker at {broker.host}:{broker.port}")
+            time.sleep(0.05)
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout=timeout)
+        if not info.is_published():
+            raise BrokerUnreachable(
+                f"the broker at {broker.host}:{broker.port} did not take the message"
+            )
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -14,17 +14,13 @@ from protocol.ids import format_timestamp
 
 
 def overview(session: Session) -> dict[str, Any]:
-    by_type = dict(
-        session.execute(select(Event.type, func.count()).group_by(Event.type)).all()
-    )
+    by_type = dict(session.execute(select(Event.type, func.count()).group_by(Event.type)).all())
     streams = session.execute(
         select(DeviceStream).order_by(DeviceStream.site, DeviceStream.device)
     ).scalars()
     gaps = session.execute(select(SeqGap).order_by(SeqGap.site, SeqGap.device)).scalars()
     states = session.execute(select(KioskState)).scalars()
-    dead = session.execute(
-        select(DeadLetter).order_by(DeadLetter.id.desc()).limit(20)
-    ).scalars()
+    dead = session.execute(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(20)).scalars()
     return {
         "version": __version__,
         "events_by_type": by_type,

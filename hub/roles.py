@@ -24,7 +24,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "session.own": frozenset(ROLES),
     "users.manage": frozenset({"admin"}),
     "audit.read": frozenset({"admin"}),
+    "subject_access.export": frozenset({"admin"}),  # holds health data: audited
     "fleet.read": frozenset({"admin"}),
+    "fleet.manage": frozenset({"admin"}),
     "dashboard.read": frozenset(
         {"admin", "registrar", "wing_officer", "trainer", "social_worker", "health_staff"}
     ),

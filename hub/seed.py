@@ -505,7 +505,7 @@ def seed(
         raise SeedError(f"{detainees} detainees is not possible; give 0 or more")
     started = perf_counter()
     sessions = target if isinstance(target, sessionmaker) else session_factory(target)
-    rng = random.Random(random_seed)
+    rng = random.Random(random_seed)  # nosec B311  # synthetic demo and test people, not a secret
     today = today or date.today()
     now = utc_now() if today == date.today() else _at(today, 12)
     trail = Trail(key, ACTOR)

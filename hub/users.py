@@ -138,6 +138,8 @@ def login(
     """Check a password; on success open a new session. Commit even on failure, so that
     the failure is counted."""
     now = now or utc_now()
+    if "\x00" in username:  # no one's name, and PostgreSQL could not even look it up
+        raise LoginRefused("the user name or the password is wrong")
     throttles = {
         "user": _throttle(session, f"user:{username.lower()[:100]}", now),
         "address": _throttle(session, f"address:{address[:100]}", now),

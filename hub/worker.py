@@ -34,6 +34,7 @@ from hub.syncer import answer
 from protocol import Ack, ProtocolError, Rejection, SyncRequest, decode_message, encode, topics
 from protocol.ids import utc_now
 from protocol.messages import ModelChunk, ModelChunkRequest, SyncResponse
+from protocol.sdnotify import Watchdog, notify
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class IngestWorker:
         self.applied = 0
         self._last_refusal = ""
         self._connection = 0
+        self._watchdog = Watchdog.from_environment()  # systemd's WatchdogSec=, if any
         self.client = hub_mqtt.make_client(f"hub-ingest-{name}", config.broker, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -134,12 +136,18 @@ class IngestWorker:
         hub_mqtt.connect(
             self.client, self.config.broker, session_expiry=self.config.ingest.session_expiry
         )
+        ready = False
         try:
             while not self._stopping.is_set():
+                if not ready and self._connected.is_set():
+                    notify("READY=1")  # the database is migrated and the broker connected
+                    ready = True
+                self._watchdog.kick()
                 batch = self._take_batch()
                 if batch:
                     self._process(batch)
         finally:
+            notify("STOPPING=1")
             self.client.disconnect()
             self.client.loop_stop()
             self.engine.dispose()
@@ -222,6 +230,7 @@ class IngestWorker:
                 self._last_refusal = f"{type(error).__name__}: {error}"
                 if refusals >= 3:
                     return None
+            self._watchdog.kick()  # waiting out an outage is not a hang
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
         return None
@@ -237,6 +246,7 @@ class IngestWorker:
                     return park_refused(session, received.message, error)
             except DBAPIError as exc:
                 logger.warning("database unavailable while parking: %s", exc)
+                self._watchdog.kick()
                 time.sleep(1.0)
         return None
 
@@ -268,6 +278,7 @@ class IngestWorker:
                             response = answer(session, request)
                 except OperationalError as error:
                     logger.warning("database unavailable for a sync answer: %s", error)
+                    self._watchdog.kick()
                     time.sleep(1.0)
                 except Exception:
                     # Not the kiosk's fault nor an outage: drop this request (the kiosk asks

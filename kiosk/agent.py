@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlite_utils import Database
 
-from kiosk import __version__, caches, model_files, outbox, store
+from kiosk import __version__, caches, model_files, outbox, store, withdrawn
 from kiosk.bus import BusUnavailable, Message, MqttBus
 from kiosk.caretaker import Caretaker, Job
 from kiosk.config import KioskConfig
@@ -27,6 +27,7 @@ from kiosk.sensors import SensorHealth
 from kiosk.sensors.registry import open_camera, open_card_reader, open_fingerprint_sensor
 from kiosk.vault import TemplateVault
 from protocol import Ack, ProtocolError, Status, decode_message, encode, topics, utc_now
+from protocol.sdnotify import Watchdog, notify
 
 if TYPE_CHECKING:
     from kiosk.recognition.face import FacePipeline
@@ -110,11 +111,13 @@ class Agent:
         self._stopping = threading.Event()
         self._reset_inflight = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watchdog = Watchdog.from_environment()  # systemd's WatchdogSec=, if any
         self.bus = MqttBus(
             client_id=f"masar-kiosk:{config.site}:{config.device}",  # ':' is in no id
             broker=config.broker,
             will=(self._status_topic, encode(self._status("offline", None))),
         )
+        withdrawn.watch(self.bus, config.data_dir)  # a revoked certificate: withdrawn for good
         self.bus.subscribe(topics.ack_topic(config.site, config.device), self._on_ack)
         self.bus.on_connected.append(self._on_connected)
         self.bus.on_disconnected.append(self._reset_inflight.set)
@@ -168,7 +171,9 @@ class Agent:
     def _status(self, state: str, depth: int | None, db: Database | None = None) -> Status:
         if state == "offline":  # the Last Will: fixed before connecting, so nothing that varies
             return Status(site=self.config.site, device=self.config.device, state="offline")
-        problems = [p[:500] for p in (self.problem, self.caretaker.last_error) if p]
+        problems = [
+            p[:500] for p in (self.problem, self.caretaker.last_error, self.bus.refused) if p
+        ]
         return Status.model_validate(
             {
                 "site": self.config.site,
@@ -214,6 +219,7 @@ class Agent:
         self.bus.start()
 
     def stop(self) -> None:
+        notify("STOPPING=1")
         self._stopping.set()
         self._wake.set()
         self.caretaker.stop()
@@ -251,6 +257,7 @@ class Agent:
         while not self._stopping.is_set():
             try:
                 db = store.open_store(self.config.store_path)
+                notify("READY=1")  # store open, UI socket bound; a repeat is ignored
                 try:
                     self._loop(db)
                 finally:
@@ -262,7 +269,7 @@ class Agent:
                     self.bus.publish(
                         self._status_topic, encode(self._status("online", None)), retain=True
                     )
-                self._stopping.wait(pause)
+                self._watchdog.wait(self._stopping, pause)
                 pause = min(pause * 2, 30.0)
 
     def _loop(self, db: Database) -> None:
@@ -271,6 +278,7 @@ class Agent:
         next_status = 0.0
         window = self.config.outbox.window
         while not self._stopping.is_set():
+            self._watchdog.kick()
             self._wake.wait(timeout=0.2)
             self._wake.clear()
             self._apply_acks(db, inflight)

@@ -5,12 +5,21 @@ before connecting; subscriptions are renewed in on_connect; reconnects back off
 and stop for good when the broker refuses our credentials; TCP_NODELAY is set
 on the socket (PERFORMANCE.md §7.5); nothing is dropped silently — publishing
 while offline raises BusUnavailable and the outbox keeps the event.
+
+A broker that refuses this kiosk's certificate does so with a TLS alert, not a CONNACK.
+Measured with Mosquitto 2.0.11 (crlfile, re-read on SIGHUP) and paho 2.2: under TLS 1.3
+the handshake completes, the alert arrives at the first read, paho logs "failed to receive
+on socket: [SSL: SSLV3_ALERT_CERTIFICATE_REVOKED] sslv3 alert certificate revoked" at
+MQTT_LOG_ERR and reports on_disconnect "Unspecified error", then retries; under TLS 1.2
+the handshake itself fails and paho drops the reason (on_connect_fail has no argument).
+So the kiosk speaks TLS 1.3 only and reads the alert from paho's log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -31,6 +40,19 @@ logger = logging.getLogger(__name__)
 
 # CONNACK reasons after which retrying cannot help: a person must fix the credentials.
 _REFUSALS = {"Not authorized", "Bad user name or password", "Banned", "Client identifier not valid"}
+
+# TLS alerts by which the broker refuses this kiosk's certificate, in plain words.
+CERTIFICATE_ALERTS = {
+    "certificate revoked": "it has been revoked: the kiosk was withdrawn",
+    "certificate expired": "it has expired: enrol the kiosk again",
+    "unknown ca": "it comes from a CA the broker does not trust",
+    "bad certificate": "the broker could not verify it",
+    "certificate unknown": "the broker could not verify it",
+    "unsupported certificate": "the broker cannot use it",
+    "certificate required": "the kiosk did not send one",
+    "decrypt error": "its signature does not match the CA the broker trusts (a new site CA?)",
+}
+_ALERT = re.compile(r"\b(?:sslv3|tlsv1|tlsv13) alert ([a-z ]+?)(?: \(|$)")
 
 
 class BusUnavailable(RuntimeError):
@@ -69,17 +91,19 @@ class MqttBus:
         self._waiting_topics: dict[bytes, str] = {}
         self.on_connected: list[Callable[[], None]] = []
         self.on_disconnected: list[Callable[[], None]] = []
+        # Called with the TLS alert (e.g. "certificate revoked") when the broker refuses
+        # this kiosk's certificate (kiosk.withdrawn.watch marks a revoked kiosk withdrawn).
+        self.on_certificate_refused: list[Callable[[str], None]] = []
+        self.certificate_refused: str | None = None  # the last such alert
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.max_inflight_messages_set(1000)
         client.max_queued_messages_set(0)
         if broker.tls is not None:
-            client.tls_set(
-                ca_certs=str(broker.tls.cafile),
-                certfile=str(broker.tls.certfile),
-                keyfile=str(broker.tls.keyfile),
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            context = ssl.create_default_context(cafile=str(broker.tls.cafile))
+            context.load_cert_chain(str(broker.tls.certfile), str(broker.tls.keyfile))
+            context.minimum_version = ssl.TLSVersion.TLSv1_3  # a refusal says why (above)
+            client.tls_set_context(context)
         if will is not None:
             client.will_set(will[0], will[1], qos=1, retain=True)
         client.on_socket_open = _set_nodelay
@@ -87,6 +111,7 @@ class MqttBus:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_log = self._on_log
         self._client = client
 
     @property
@@ -176,6 +201,7 @@ class MqttBus:
                 threading.Thread(target=client.disconnect, daemon=True).start()
             return
         logger.info("connected to broker %s", self._address)
+        self.refused = self.certificate_refused = None
         for topic_filter in self._handlers:
             client.subscribe(topic_filter, qos=1)
         self._connected.set()
@@ -213,6 +239,24 @@ class MqttBus:
         if reason_code.is_failure:
             # MQTT v5 tells us when the ACL refused a publish (0x87); the event stays queued.
             logger.error("broker refused message %s: %s", mid, reason_code)
+
+    def _on_log(self, client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
+        """paho's own errors: logged, and a refused certificate detected (module doc)."""
+        if level != mqtt.MQTT_LOG_ERR:
+            return
+        logger.info("MQTT client: %s", text)
+        found = _ALERT.search(text)
+        if found is None or found.group(1) not in CERTIFICATE_ALERTS:
+            return
+        alert = found.group(1)
+        self.certificate_refused = alert
+        self.refused = f"the broker refused this kiosk's certificate: {CERTIFICATE_ALERTS[alert]}"
+        logger.error("broker %s: %s", self._address, self.refused)
+        if alert == "certificate revoked":
+            # This key can never connect again: stop retrying, as for a refused CONNACK.
+            threading.Thread(target=client.disconnect, daemon=True).start()
+        for callback in self.on_certificate_refused:
+            _guarded(partial(callback, alert))
 
 
 def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:

@@ -83,7 +83,7 @@ def _forget_detainee(db: Database, detainee_id: str) -> None:
     (their events stay in the outbox until the hub has them)."""
     db.execute("DELETE FROM badges WHERE owner_kind = 'detainee' AND owner_id = ?", [detainee_id])
     for table in (*PERSON_TABLES, *LOCAL_TABLES):
-        db.execute(f"DELETE FROM {table} WHERE detainee_id = ?", [detainee_id])
+        db.execute(f"DELETE FROM {table} WHERE detainee_id = ?", [detainee_id])  # nosec B608  # table and column names are this module's constants; values are ? parameters
 
 
 def _put_detainee(db: Database, vault: TemplateVault, key: str, data: dict[str, Any]) -> None:
@@ -201,7 +201,7 @@ def wipe(db: Database) -> None:
     """Forget every cached record, the people's files and what they typed here (never the
     outbox), and the sync position."""
     for table in (*PERSON_TABLES, *LOCAL_TABLES, "badges", "staff", "documents"):
-        db.execute(f"DELETE FROM {table}")
+        db.execute(f"DELETE FROM {table}")  # nosec B608  # table and column names are this module's constants; values are ? parameters
     set_setting(db, "sync_cursor", None)
 
 
@@ -211,13 +211,13 @@ def reencrypt_sealed(db: Database, vault: TemplateVault, new_key: str) -> int:
     count = 0
     for (table, column), (keys, context) in SEALED.items():
         rows = db.execute(
-            f"SELECT rowid, {column}, {', '.join(keys)} FROM {table} WHERE {column} IS NOT NULL"
+            f"SELECT rowid, {column}, {', '.join(keys)} FROM {table} WHERE {column} IS NOT NULL"  # nosec B608  # table and column names are this module's constants; values are ? parameters
         ).fetchall()
         for rowid, sealed, *names in rows:
             where = context.format(*names)
             clear = vault.decrypt(bytes(sealed), where)
             db.execute(
-                f"UPDATE {table} SET {column} = ? WHERE rowid = ?",
+                f"UPDATE {table} SET {column} = ? WHERE rowid = ?",  # nosec B608  # table and column names are this module's constants; values are ? parameters
                 [vault.encrypt(clear, where, with_key=new_key), rowid],
             )
         count += len(rows)
@@ -232,7 +232,8 @@ def settle_rotation(db: Database, vault: TemplateVault) -> None:
         return
     used = sum(
         db.execute(
-            f"SELECT count(*) FROM {table} WHERE substr({column}, 1, 16) = ?", [next_id.encode()]
+            f"SELECT count(*) FROM {table} WHERE substr({column}, 1, 16) = ?",  # nosec B608  # table and column names are this module's constants; values are ? parameters
+            [next_id.encode()],
         ).fetchone()[0]
         for table, column in SEALED
     )
@@ -418,7 +419,7 @@ def _media_rows(db: Database, form_id: str, name: str, column: str) -> list[tupl
     wing ("form/name@site/wing"), the wing's first, as for questionnaires."""
     prefix = f"{form_id}/{name}@"
     rows = db.execute(
-        f"SELECT key, {column} FROM documents WHERE kind = 'media' "
+        f"SELECT key, {column} FROM documents WHERE kind = 'media' "  # nosec B608  # table and column names are this module's constants; values are ? parameters
         "AND substr(key, 1, length(?)) = ? AND json_extract(data, '$.form_id') = ? "
         "AND json_extract(data, '$.name') = ?",
         [prefix, prefix, form_id, name],
@@ -490,7 +491,7 @@ def _settle_local(
     if received:
         marks = ",".join("?" * len(received))
         db.execute(
-            f"DELETE FROM local_receipts WHERE detainee_id = ? AND event_id IN ({marks})",
+            f"DELETE FROM local_receipts WHERE detainee_id = ? AND event_id IN ({marks})",  # nosec B608  # table and column names are this module's constants; values are ? parameters
             [detainee_id, *received],
         )
     asked: dict[str, list[datetime]] = {}

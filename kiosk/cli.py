@@ -99,6 +99,73 @@ def outbox(config_path: Path | None) -> None:
         db.close()
 
 
+@kiosk_group.command()
+@click.option("--hub", "hub_url", required=True, help="the hub's HTTPS address (from its admin)")
+@click.option("--token", required=True, help="the one-time token (masar hub device enrol)")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="the kiosk's data folder (default: the configuration's, else /var/lib/masar)",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="the kiosk configuration to write (default: $MASAR_CONFIG, else /etc/masar/kiosk.toml)",
+)
+@click.option("--force", is_flag=True, help="enrol again a kiosk that is already enrolled")
+@click.option(
+    "--credstore",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="systemd's credential store (/etc/masar/credstore on a Pi set up by "
+    "provisioning/pi): the device key and the cache key go there, for the kiosk service",
+)
+def provision(
+    hub_url: str,
+    token: str,
+    data_dir: Path | None,
+    config_path: Path | None,
+    force: bool,
+    credstore: Path | None,
+) -> None:
+    """Enrol this kiosk with the hub: check the hub's CA against the token, make the key
+    here, send a certificate request with the token over HTTPS, and write the certificate,
+    the CA and the kiosk configuration (broker, site, device, wing, mode).
+
+    Example: masar kiosk provision --hub https://hub.rabat-1.local:8443 --token TOKEN
+    --credstore /etc/masar/credstore
+    """
+    from kiosk.provision import ProvisionError
+    from kiosk.provision import provision as enrol
+
+    config_path = config_path or Path(os.environ.get("MASAR_CONFIG") or "/etc/masar/kiosk.toml")
+    try:
+        done = enrol(
+            hub_url,
+            token,
+            config_path=config_path,
+            data_dir=data_dir,
+            force=force,
+            credstore=credstore,
+        )
+    except ProvisionError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"kiosk {done.site}/{done.device} (wing {done.wing}, {done.mode}) is enrolled.")
+    click.echo(f"  key made on this kiosk, never sent:  {done.keyfile} (0600)")
+    click.echo(
+        f"  its certificate:  {done.certfile} (serial {done.serial:x}, "
+        f"valid until {done.not_after:%Y-%m-%d})"
+    )
+    click.echo(f"  the site CA:      {done.cafile} (pin {done.pin})")
+    click.echo(f"  configuration:    {done.config_path} (broker {done.broker} over TLS)")
+    if credstore is not None:
+        click.echo("next: sudo reboot (the kiosk service starts at boot, its browser with the")
+        click.echo("  desktop session; see provisioning/pi/README.md)")
+    else:
+        click.echo(f"next: masar kiosk run --config {done.config_path}")
+        click.echo("  (on a Pi set up by provisioning/pi, enrol with --credstore instead)")
+
+
 models_option = click.option(
     "--models",
     "models_dir",

@@ -93,5 +93,5 @@ class SessionManager:
         if self._session is not None:
             self._session.data.clear()
             self._session.person_id = ""
-            self._session.token = ""
+            self._session.token = ""  # nosec B105  # clearing a session token, not a password
         self._session = None

@@ -62,6 +62,7 @@ def demo_users(engine: Engine, audit_key: Path) -> str:
             ("trainer", "trainer"),
             ("social", "social_worker"),
             ("nurse", "health_staff"),
+            ("officer", "wing_officer"),
         ):
             create_user(
                 session,
@@ -195,7 +196,10 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
             click.echo(f"  kiosk UI:  {kiosk_url}")
             click.echo(f"  broker:    mqtt://127.0.0.1:{broker.port}")
             click.echo(f"  hub API:   {hub_url}api/v1/openapi.json")
-            click.echo(f"  log in as admin, registrar, trainer, social, nurse: password {password}")
+            click.echo(
+                "  log in as admin, registrar, trainer, social, nurse, officer: "
+                f"password {password}"
+            )
             if camera is not None:
                 click.echo(
                     "  the kiosk's camera replays pictures of Person 0: touch Start on the "

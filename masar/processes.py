@@ -29,7 +29,7 @@ def spawn_masar(
 ) -> subprocess.Popen[bytes]:
     """Run ``python -m masar ARGS`` with output to ``log_path``."""
     with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
+        return subprocess.Popen(  # nosec B603  # this interpreter running masar, an argument list, no shell
             [sys.executable, "-m", "masar", *args],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -54,7 +54,7 @@ def wait_for_http(url: str, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(url, timeout=2) as response:  # nosec B310  # the http://127.0.0.1 address of a process we started
                 if response.status == 200:
                     return True
         except OSError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -42,15 +43,30 @@ def _event_id_of(data: object) -> str | None:
     return value if is_event_id(value) else None
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"the number {text[:20]} is too large")
+    return number
+
+
 def _parse(text: str) -> Any:
+    """Standard JSON only: NaN, Infinity and numbers past a double's range are refused, as
+    the JSON Schemas do (they would come back as null once re-encoded)."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ProtocolError(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
     except RecursionError:
         raise ProtocolError("invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits, NaN, 1e400
+        raise ProtocolError(f"invalid JSON: {exc}") from None
 
 
 def _load_object(payload: bytes | str) -> tuple[str, dict[str, Any]]:

@@ -290,6 +290,8 @@ class _SurveyReader:
         relevant: tuple[str, ...] = (),
         shown: bool = True,
     ) -> Iterator[Question]:
+        if not isinstance(children, list):
+            raise FormError(f"{'/'.join(path) or 'the survey'}: its children are not a list")
         for child in children:
             if not isinstance(child, Mapping):
                 raise FormError(f"{'/'.join(path) or 'the survey'} has a child that is no object")
@@ -352,6 +354,8 @@ class _SurveyReader:
         options = self.choice_lists.get(listed) if isinstance(listed, str) else None
         if not isinstance(options, list):
             options = child.get("children") or []
+        if not isinstance(options, list):
+            raise FormError(f"question {child.get('name')!r}: its choices are not a list")
         return tuple(
             Choice(
                 name=str(option.get("name", "")),

@@ -429,11 +429,14 @@ FUNCTIONS: dict[str, Function] = {
     "contains": Function(2, 2, _on_text(lambda text, part: part in text)),
     "starts-with": Function(2, 2, _on_text(lambda text, part: text.startswith(part))),
     "ends-with": Function(2, 2, _on_text(lambda text, part: text.endswith(part))),
+    # find(), not split(): split('') raises; XPath gives '' before and the whole text after ''.
     "substring-before": Function(
-        2, 2, _on_text(lambda text, part: text.split(part, 1)[0] if part in text else "")
+        2, 2, _on_text(lambda text, part: text[: text.find(part)] if part in text else "")
     ),
     "substring-after": Function(
-        2, 2, _on_text(lambda text, part: text.split(part, 1)[1] if part in text else "")
+        2,
+        2,
+        _on_text(lambda text, part: text[text.find(part) + len(part) :] if part in text else ""),
     ),
     "translate": Function(3, 3, _on_text(_translate)),
     "substr": Function(2, 3, _substr),

@@ -16,6 +16,11 @@ class BrokerError(RuntimeError):
     """Mosquitto could not be started; the message says what to do."""
 
 
+# Logged at "information" level, which render_config(private=True) turns on.
+_RUNNING = " running"  # "mosquitto version 2.0.11 running": its signal handlers are set
+_RELOADED = "Reloading config."
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (the kernel picks it)."""
     with socket.socket() as sock:
@@ -78,12 +83,14 @@ class LocalBroker:
                 private=True,
             )
         )
-        self.process = subprocess.Popen(
+        runs = self._log().count(_RUNNING)
+        self.process = subprocess.Popen(  # nosec B603  # mosquitto with the config we wrote, no shell
             [executable, "-c", str(self.config_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        if not wait_for_port(self.host, self.port):
+        # The port listens before Mosquitto handles SIGHUP (a reload then would kill it).
+        if not wait_for_port(self.host, self.port) or not self._logged(_RUNNING, runs, 10.0):
             self.stop()
             log = self.log_path.read_text() if self.log_path.exists() else ""
             raise BrokerError(f"Mosquitto did not start on port {self.port}:\n{log[-2000:]}")
@@ -99,6 +106,36 @@ class LocalBroker:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def reload(self, timeout: float = 5.0) -> None:
+        """Make Mosquitto re-read its ACL file, certificates and CRL without a restart.
+
+        SIGHUP; Mosquitto logs "Reloading config." and reloads in the same pass of its
+        loop, before it serves any other connection, so once the line is there every new
+        handshake sees the new CRL. Connections already open are kept. A SIGHUP that comes
+        while Mosquitto is still reloading is lost, so it is sent again if no reload shows.
+        """
+        deadline = time.monotonic() + timeout
+        before = self._log().count(_RELOADED)
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise BrokerError("Mosquitto is not running: start it before reloading it")
+            self.process.send_signal(signal.SIGHUP)
+            if self._logged(_RELOADED, before, 0.5):
+                return
+        raise BrokerError(f"Mosquitto did not reload within {timeout} s")
+
+    def _logged(self, line: str, before: int, timeout: float) -> bool:
+        """Wait until ``line`` is in the log more than ``before`` times."""
+        deadline = time.monotonic() + timeout
+        while self._log().count(line) <= before:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self) -> None:
         if self.process is not None:

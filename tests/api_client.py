@@ -77,8 +77,10 @@ class ApiClient:
 class Hub:
     """A hub app on a test database, its sessions and a way to add users."""
 
-    def __init__(self, database_url: str, tmp_path: Path) -> None:
-        self.config = HubConfig(database_url=database_url, audit_key_file=tmp_path / "audit.key")
+    def __init__(self, database_url: str, tmp_path: Path, **settings: Any) -> None:
+        self.config = HubConfig(
+            database_url=database_url, audit_key_file=tmp_path / "audit.key", **settings
+        )
         self.app = create_app(self.config)
         self.engine = open_engine(database_url)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
@@ -111,8 +113,9 @@ class Hub:
 
 
 @contextmanager
-def running_hub(database_url: str, tmp_path: Path) -> Iterator[Hub]:
-    hub = Hub(database_url, tmp_path)
+def running_hub(database_url: str, tmp_path: Path, **settings: Any) -> Iterator[Hub]:
+    """A hub on ``database_url``; ``settings`` are more HubConfig fields (broker, fleet)."""
+    hub = Hub(database_url, tmp_path, **settings)
     try:
         yield hub
     finally:

@@ -12,7 +12,18 @@ from flask import Blueprint, Flask
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import __version__
-from hub.api import audit, detainees, health, movements, people, plans, questionnaires, training
+from hub.api import (
+    audit,
+    detainees,
+    devices,
+    health,
+    movements,
+    people,
+    plans,
+    questionnaires,
+    subject_access,
+    training,
+)
 from hub.api.core import Api, openapi_document
 
 ROUTES: tuple[Api, ...] = (
@@ -24,6 +35,8 @@ ROUTES: tuple[Api, ...] = (
     movements.api,
     plans.api,
     audit.api,
+    devices.api,
+    subject_access.api,
 )
 PREFIX = "/api/v1"
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.access import refusal
@@ -244,6 +244,9 @@ def _handler(
         except IntegrityError:
             message = "this conflicts with a record saved at the same time; reload and try again"
             return jsonify({"error": message}), 409
+        except (DataError, OverflowError):  # PostgreSQL's and SQLite's refusal of a value
+            message = "a value is too large, or holds a NUL character (\\u0000), to be stored"
+            return jsonify({"error": message}), 422
         except ValueError as exc:
             return jsonify({"error": str(exc)}), 400
 
@@ -320,10 +323,12 @@ def openapi_document(api: Api, version: str) -> dict[str, Any]:
             ("403", "not allowed for your role"),
             ("404", "no such record"),
             ("409", "conflicts with another change"),
+            ("410", "no longer valid (an expired enrolment token)"),
             ("413", "the upload is too large"),
             ("415", "wrong media type"),
             ("422", "a field is wrong; `fields` names each"),
             ("429", "too many failed logins; see Retry-After"),
+            ("503", "the hub is not set up for this (e.g. no CA for enrolment)"),
         ):
             responses[status] = {"description": meaning, "content": error}
         entry: dict[str, Any] = {

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from hub.models import as_utc
 from hub.roles import Role
 
 T = TypeVar("T", bound=BaseModel)
@@ -14,6 +15,12 @@ T = TypeVar("T", bound=BaseModel)
 
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _in_utc(cls, value: Any) -> Any:
+        """SQLite hands back naive datetimes; the API promises RFC 3339 (with the offset)."""
+        return as_utc(value) if isinstance(value, datetime) else value
 
 
 def out(model: type[T], record: Any) -> T:
@@ -173,3 +180,74 @@ class AuditCheck(BaseModel):
     ok: bool
     entries: int
     problem: str | None
+
+
+# --- the fleet -------------------------------------------------------------------------------
+
+
+class ProvisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=10, max_length=200, description="the one-time enrolment token")
+    csr: str = Field(
+        min_length=100, max_length=10_000, description="PEM certificate request made on the kiosk"
+    )
+
+
+class BrokerAddress(BaseModel):
+    host: str
+    port: int
+
+
+class ProvisionOut(BaseModel):
+    site: str
+    device: str
+    wing: str
+    mode: str
+    certificate: str = Field(description="PEM: the kiosk's certificate, signed by the site CA")
+    ca: str = Field(description="PEM: the site CA certificate")
+    broker: BrokerAddress
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    site: str = Field(min_length=1, max_length=64)
+    device: str = Field(min_length=1, max_length=64)
+    wing: str = Field(min_length=1, max_length=64)
+    mode: Literal["self_service", "movement_check", "enrolment"] = "self_service"
+    valid_hours: float = Field(default=24, gt=0, le=168, description="how long the token works")
+
+
+class InvitationOut(BaseModel):
+    site: str
+    device: str
+    token: str = Field(description="shown once: type it on the kiosk (masar kiosk provision)")
+    expires_at: datetime
+    command: str = Field(description="the command to run on the kiosk")
+
+
+class KioskOut(Out):
+    site: str
+    device: str
+    wing: str
+    mode: str
+    enrolment: Literal["registered", "invited", "enrolled", "revoked"]
+    online: bool
+    last_seen: datetime | None
+    software_version: str | None
+    outbox_depth: int | None
+    last_sync_at: str | None
+    model_hashes: dict[str, str]
+    sensors: dict[str, Any]
+    problems: list[str]
+
+
+class CommandIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["sync", "wipe_caches", "set_mode", "rotate_cache_key"]
+    mode: Literal["self_service", "movement_check", "enrolment"] | None = None
+
+
+class RevocationOut(BaseModel):
+    site: str
+    device: str
+    done: list[str] = Field(description="what happened beyond the database, in plain words")

@@ -104,7 +104,7 @@ def load_xlsform(source: str | PathLike[str] | bytes) -> Form:
     """Read, convert and check an .xlsx XLSForm; raise `XLSFormError` on the first mistake."""
     try:
         workbook = get_xlsform(source, file_type=".xlsx")
-    except PyXFormError as error:
+    except Exception as error:  # a damaged file: zipfile, zlib and openpyxl raise many kinds
         raise XLSFormError(f"not a readable .xlsx XLSForm: {error}") from None
     survey_rows: Sequence[dict[str, str]] = workbook.survey or []
     choice_rows: Sequence[dict[str, str]] = workbook.choices or []

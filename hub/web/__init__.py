@@ -23,7 +23,18 @@ from hub.web.nav import navigation
 from hub.web.words import provenance_name, role_name
 
 # The page modules, each with a blueprint ``bp`` and its ``NAV`` entries.
-PAGES = ("auth", "home", "fleet")
+PAGES = (
+    "auth",
+    "home",
+    "dashboard",
+    "fleet",
+    "health",
+    "movements",
+    "detainees",
+    "partners",
+    "questionnaires",
+    "training",
+)
 
 
 def install_web(app: Flask, sessions: sessionmaker[Session], audit_key: bytes) -> None:
@@ -39,6 +50,11 @@ def install_web(app: Flask, sessions: sessionmaker[Session], audit_key: bytes) -
     entries = [entry for module in modules for entry in getattr(module, "NAV", ())]
     app.extensions["masar_web"] = Web(sessions, audit_key, entries)
 
+    # Globals, not context: macros imported from _form.html see them too.
+    app.jinja_env.globals.update(
+        csrf_token=csrf_token, role_name=role_name, provenance_name=provenance_name
+    )
+
     @app.context_processor
     def page_context() -> dict[str, Any]:
         user = g.get("user")
@@ -49,7 +65,4 @@ def install_web(app: Flask, sessions: sessionmaker[Session], audit_key: bytes) -
             "languages": language.NAMES,
             "user": user,
             "nav": navigation(entries, user.role) if user is not None else [],
-            "csrf_token": csrf_token,
-            "role_name": role_name,
-            "provenance_name": provenance_name,
         }

@@ -19,11 +19,13 @@ from typing import Any, TypeVar, cast
 from flask import current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.access import refusal
 from hub.api.core import COOKIE, ApiError, Call
 from hub.audit import Trail
+from hub.models import User
 from hub.users import authenticate
 
 View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
@@ -40,12 +42,29 @@ def web() -> Web:
     return cast(Web, current_app.extensions["masar_web"])
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking, as the page frame shows them (name, role, language, navigation):
+    a plain copy, so that an error page drawn after a rollback still has it."""
+
+    id: str
+    name: str
+    role: str
+    site: str | None
+    partner: str | None
+    language: str
+
+    @classmethod
+    def of(cls, user: User) -> Viewer:
+        return cls(user.id, user.name, user.role, user.site, user.partner, user.language)
+
+
 class ShowAgain(Exception):
     """Stop, undo everything this request wrote, and show this page (status 422)."""
 
-    def __init__(self, page: str) -> None:
+    def __init__(self, page: str, status: int = 422) -> None:
         super().__init__("the form has problems")
-        self.page = page
+        self.page, self.status = page, status
 
 
 def trouble(status: int, message: str) -> tuple[str, int]:
@@ -77,7 +96,7 @@ def page(permission: str) -> Callable[[View], View]:
                     if found is None:
                         return redirect(url_for("auth.login", next=request.full_path))
                     user, web_session = found
-                    g.user, g.csrf_token = user, web_session.csrf_token
+                    g.user, g.csrf_token = Viewer.of(user), web_session.csrf_token
                     refused = refusal(
                         session,
                         gates.key,
@@ -94,13 +113,17 @@ def page(permission: str) -> Callable[[View], View]:
                             400,
                             _("This form is out of date. Go back, reload the page and try again."),
                         )
-                    return view(Call(session, user, Trail(gates.key, f"user:{user.id}")), **kwargs)
-            except ShowAgain as again:
-                return again.page, 422
-            except ApiError as error:
-                return trouble(error.status, error.message)
-            except LookupError as error:
-                return trouble(404, str(error).strip("'\""))
+                    call = Call(session, user, Trail(gates.key, f"user:{user.id}"))
+                    try:
+                        return view(call, **kwargs)
+                    except ApiError as error:  # the page is drawn while the user is loaded
+                        raise ShowAgain(*trouble(error.status, error.message)) from None
+                    except LookupError as error:
+                        raise ShowAgain(*trouble(404, str(error).strip("'\""))) from None
+            except ShowAgain as again:  # rolled back: nothing of the attempt is kept
+                return again.page, again.status
+            except (DataError, OverflowError):  # a value the database refuses (NUL, 10**30)
+                return trouble(422, _("This page cannot be used that way."))
 
         return cast(View, gate)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, session
 
-from kiosk import caches, health, store
+from kiosk import caches, health, store, withdrawn
 from kiosk.config import KioskConfig
 from kiosk.sessions import Session, SessionManager
 from kiosk.vault import TemplateVault
@@ -50,8 +50,15 @@ class Kiosk:
     def mode(self) -> str:
         return caches.get_setting(self.db(), "mode") or self.config.mode
 
+    def withdrawn(self) -> bool:
+        """The hub revoked this kiosk's certificate (kiosk.withdrawn): it serves nobody."""
+        return withdrawn.withdrawal(self.config.data_dir) is not None
+
     def out_of_service(self) -> str | None:
         """Why no session may start now, in plain words; None when the kiosk is fit."""
+        mark = withdrawn.withdrawal(self.config.data_dir)
+        if mark is not None:
+            return f"Out of service: this kiosk has been withdrawn ({mark.reason}). Call staff."
         return health.check(self.db(), self.config.data_dir).reason
 
     def sensors_down(self) -> list[str]:

@@ -34,13 +34,17 @@ STAFF_HOME = {"movement_check": "staff.movement", "enrolment": "staff.enrolment"
 
 @bp.get("/")
 def attract() -> str | Response:
-    """The screen nobody is using: language buttons and how to begin, or why not."""
+    """The screen nobody is using: language buttons and how to begin, or why not. A
+    withdrawn kiosk says so and offers nothing else."""
     here = kiosk()
     live = here.live_session()
     if live is not None:
         return redirect(url_for("home.menu" if live.kind == "detainee" else _staff_home()))
+    if here.withdrawn():
+        return render_template("attract.html", withdrawn=True)
     return render_template(
         "attract.html",
+        withdrawn=False,
         mode=here.mode(),
         out_of_service=here.out_of_service(),
         offline=not here.hub_connected(),

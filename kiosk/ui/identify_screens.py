@@ -73,7 +73,10 @@ def flow_page() -> str:
 
 @bp.get("/attract/state")
 def attract_state() -> dict[str, Any]:
-    """For the attract screen: has a badge tap begun a flow? Then show it."""
+    """For the attract screen: has a badge tap begun a flow? Then show it. Withdrawn
+    meanwhile? Then show the attract screen again, which says so."""
+    if kiosk().withdrawn():
+        return {"go": url_for("home.attract")}
     flow = kiosk().stations.current()
     return {"go": flow_page() if flow is not None else None}
 

@@ -58,7 +58,7 @@ PROMPTS: dict[str, dict[str, str]] = {
 def _speak(text: str, voice: str, target: Path) -> None:
     with tempfile.TemporaryDirectory() as folder:
         raw = Path(folder) / "raw.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "140", "-w", str(raw), text], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "140", "-w", str(raw), text], check=True)  # nosec B603, B607  # espeak-ng with fixed arguments (a developer tool), no shell
         with wave.open(str(raw), "rb") as source:
             rate = source.getframerate()
             samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")

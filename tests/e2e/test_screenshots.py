@@ -9,6 +9,8 @@ from typing import Any
 
 from playwright.sync_api import Browser
 
+from tests.e2e.hub_screenshots import PAGES as HUB_PAGES
+from tests.e2e.hub_screenshots import take_screenshots as take_hub_screenshots
 from tests.e2e.screenshots import SCREENS, take_screenshots
 
 
@@ -30,3 +32,9 @@ def test_every_screen_is_photographed_at_the_size_asked(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in expected)
     for path in expected:
         assert png_size(path) == (800, 480), path.name
+
+
+def test_the_hub_pages_are_photographed(browser: Browser, tmp_path: Path) -> None:
+    written = take_hub_screenshots(tmp_path, languages=("ar",), browser=browser)
+    assert [p.name for p in written] == [f"hub-{name}-ar.png" for name in HUB_PAGES]
+    assert all(png_size(path) == (1280, 800) for path in written)

@@ -52,7 +52,8 @@ def test_demo_serves_both_urls_and_stops_cleanly_on_ctrl_c() -> None:
     try:
         assert demo.stdout is not None
         lines = []
-        deadline = time.monotonic() + 60
+        # The demo measures its kiosk's face calibration first: ~30 s, more on a busy machine.
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             line = demo.stdout.readline()
             lines.append(line)

@@ -372,7 +372,7 @@ def test_secure_headers_and_plain_errors_outside_the_api(hub: Hub) -> None:
     assert answer.status_code == 404
     assert answer.get_json() == {"error": "there is nothing at this address"}
     page = client.client.get("/no/such/page")  # outside the API: a page in plain words
-    assert page.status_code == 404 and "There is nothing at this address." in page.text
+    assert page.status_code == 404 and "card trouble" in page.text
     for name in ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy"):
         assert name in answer.headers
     social = hub.client("salma")

@@ -1,0 +1,1 @@
+"""Abuse suite: property-based tests, fuzzing, schemathesis and web attacks (issue 10)."""
