@@ -21,10 +21,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, TypedDict
+from typing import Any
 
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
+from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (the API schema)
 
 from hub import detainee_file, health, plans, profiles
 from hub.audit import Trail
