@@ -7,6 +7,8 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -17,6 +19,8 @@ from hub.config import ConfigError, HubConfig, load_config
 from hub.roles import ROLES
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from hub.audit import Trail  # imported when used: a kiosk-only install has no SQLAlchemy
 
 config_option = click.option(
@@ -41,6 +45,22 @@ def _cli_trail(config: HubConfig) -> Trail:
     from hub.audit import Trail, load_key
 
     return Trail(load_key(config.audit_key_file), f"system:cli/{getpass.getuser()}")
+
+
+@contextmanager
+def _transaction(config: HubConfig) -> Iterator[Session]:
+    """The hub's database, migrated, and one transaction on it: a command's whole change."""
+    from sqlalchemy.orm import Session
+
+    from hub.db import open_engine, upgrade
+
+    engine = open_engine(config.database_url)
+    try:
+        upgrade(engine)
+        with Session(engine) as session, session.begin():
+            yield session
+    finally:
+        engine.dispose()
 
 
 @click.group(name="hub")
@@ -330,9 +350,6 @@ def device_add(config_path: Path | None, site: str, device_id: str, wing: str, m
 
     Example: masar hub device add --site rabat-1 --device wing-a-1 --wing a --config hub.toml
     """
-    from sqlalchemy.orm import Session
-
-    from hub.db import open_engine, upgrade
     from hub.roster import register_device
     from protocol.ids import is_identifier
 
@@ -342,19 +359,14 @@ def device_add(config_path: Path | None, site: str, device_id: str, wing: str, m
                 f"{what} {value!r} is not a valid id (use a-z, 0-9, _ and -)"
             )
     config = _load(config_path)
-    engine = open_engine(config.database_url)
-    try:
-        upgrade(engine)
-        with Session(engine) as session, session.begin():
-            register_device(session, site, device_id, wing, mode)
-            _cli_trail(config).record(
-                session,
-                "device.register",
-                None,
-                {"site": site, "device": device_id, "wing": wing, "mode": mode},
-            )
-    finally:
-        engine.dispose()
+    with _transaction(config) as session:
+        register_device(session, site, device_id, wing, mode)
+        _cli_trail(config).record(
+            session,
+            "device.register",
+            None,
+            {"site": site, "device": device_id, "wing": wing, "mode": mode},
+        )
     click.echo(f"kiosk {site}/{device_id} serves wing {wing} in {mode} mode")
 
 
@@ -389,18 +401,14 @@ def device_enrol(
     from datetime import timedelta
 
     import segno
-    from sqlalchemy.orm import Session
 
     from hub import devices
-    from hub.db import open_engine, upgrade
     from hub.fleet import FleetError, site_ca
 
     config = _load(config_path)
-    engine = open_engine(config.database_url)
     try:
         ca = site_ca(config)
-        upgrade(engine)
-        with Session(engine) as session, session.begin():
+        with _transaction(config) as session:
             invitation = devices.invite(
                 session,
                 _cli_trail(config),
@@ -413,8 +421,6 @@ def device_enrol(
             )
     except (FleetError, devices.EnrolmentRefused) as exc:
         raise click.ClickException(str(exc)) from None
-    finally:
-        engine.dispose()
     command = invitation.command(hub_url.rstrip("/"))
     picture = io.StringIO()
     segno.make(command, error="m").terminal(out=picture, compact=True)
@@ -435,24 +441,17 @@ def device_revoke(config_path: Path | None, site: str, device_id: str) -> None:
 
     Example: masar hub device revoke --site rabat-1 --device wing-a-1 --config hub.toml
     """
-    from sqlalchemy.orm import Session
-
     from hub import devices
-    from hub.db import open_engine, upgrade
     from hub.fleet import FleetError, after_revocation, site_ca
 
     config = _load(config_path)
-    engine = open_engine(config.database_url)
     try:
         ca = site_ca(config)
-        upgrade(engine)
-        with Session(engine) as session, session.begin():
+        with _transaction(config) as session:
             devices.revoke(session, _cli_trail(config), ca, site, device_id)
             withdrawn = devices.revoked_devices(session)
     except (FleetError, LookupError) as exc:
         raise click.ClickException(str(exc).strip("'")) from None
-    finally:
-        engine.dispose()
     click.echo(f"kiosk {site}/{device_id} is withdrawn:")
     for line in after_revocation(config, site, device_id, withdrawn):
         click.echo(f"  {line}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from hub import users
 from hub.api.core import COOKIE, Call
 from hub.web import language
-from hub.web.access import Viewer, page, web
+from hub.web.access import page, web
 from hub.web.forms import Form
 from hub.web.nav import first_page
 
@@ -118,6 +118,5 @@ def choose_my_language(call: Call) -> ResponseReturnValue:
     chosen, back = _chosen()
     if chosen is not None and chosen != call.user.language:
         call.user.language = chosen
-        g.user = Viewer.of(call.user)
         call.trail.record(call.session, "user.language", call.user.id, {"language": chosen})
     return back
