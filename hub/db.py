@@ -55,8 +55,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (safe to run from several workers)."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest Alembic revision (safe to run from several workers);
+    ``revision``: an older one, for the tests of a migration's data step."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
@@ -64,7 +65,7 @@ def upgrade(engine: Engine) -> None:
             # Two workers starting together must not both create the tables.
             connection.execute(text("SELECT pg_advisory_xact_lock(7243001)"))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -520,6 +520,12 @@ class QuestionnaireDraft(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JsonType)
     saved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), doc="the event's at")
     event_id: Mapped[str] = mapped_column(String(36))
+    # The event's stamp (protocol.ordering): which draft or response came last.
+    source: Mapped[str | None] = mapped_column(String(130), doc="site/device of the event")
+    seq: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    ordered_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), doc="the event's at, capped at its arrival"
+    )
 
 
 # --- reintegration ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from hub.profiles import current_facts_many
 from hub.training import eligible_programmes_many, enrolments_of_many
 from protocol import dumps
 from protocol.ids import format_timestamp
+from protocol.ordering import Stamp, capped, source_of
 
 # Facts a person is shown at a kiosk: named one by one, so that a fact added later reaches
 # kiosks only once someone decides it may.
@@ -230,6 +231,10 @@ def _receipts(session: Session, detainee_ids: Sequence[str]) -> dict[str, list[d
             Event.body["form_id"].as_string().label("form_id"),
             Event.body["completed_at"].as_string().label("completed_at"),
             Event.received_at,
+            Event.site,
+            Event.device,
+            Event.seq,
+            Event.at,
             func.row_number()
             .over(partition_by=Event.subject, order_by=(Event.at.desc(), Event.id.desc()))
             .label("n"),
@@ -238,15 +243,18 @@ def _receipts(session: Session, detainee_ids: Sequence[str]) -> dict[str, list[d
         .subquery()
     )
     found: dict[str, list[dict[str, Any]]] = {}
-    for subject, event_id, form_id, completed_at, received_at, _ in session.execute(
+    for row in session.execute(
         select(newest).where(newest.c.n <= MAX_RECEIPTS).order_by(newest.c.subject, newest.c.n)
     ):
-        found.setdefault(subject, []).append(
+        received_at = as_utc(row.received_at)
+        stamp = Stamp(source_of(row.site, row.device), row.seq, capped(as_utc(row.at), received_at))
+        found.setdefault(row.subject, []).append(
             {
-                "event_id": event_id,
-                "form_id": form_id,
-                "completed_at": completed_at,
+                "event_id": row.id,
+                "form_id": row.form_id,
+                "completed_at": row.completed_at,
                 "received_at": _moment(received_at),
+                **stamp.as_fields(),
             }
         )
     return found
@@ -266,6 +274,7 @@ def _drafts(drafts: Sequence[QuestionnaireDraft], room: int) -> list[dict[str, A
             "current": draft.current,
             "answers": draft.answers,
             "saved_at": _moment(draft.saved_at),
+            **Stamp(draft.source, draft.seq, as_utc(draft.ordered_at)).as_fields(),
         }
         size = len(dumps(entry)) + 1
         if size <= room:

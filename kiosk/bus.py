@@ -13,6 +13,10 @@ on socket: [SSL: SSLV3_ALERT_CERTIFICATE_REVOKED] sslv3 alert certificate revoke
 MQTT_LOG_ERR and reports on_disconnect "Unspecified error", then retries; under TLS 1.2
 the handshake itself fails and paho drops the reason (on_connect_fail has no argument).
 So the kiosk speaks TLS 1.3 only and reads the alert from paho's log.
+
+The other way round, this kiosk refusing the broker's certificate (its clock a day behind a
+certificate made today, another CA), paho swallows the error and retries in silence; the
+TLS context's socket class records it (``_RecordingSocket``) so that ``refused`` says why.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kiosk.config import BrokerConfig
+from kiosk.untrusted import untrusted_words
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +108,7 @@ class MqttBus:
             context = ssl.create_default_context(cafile=str(broker.tls.cafile))
             context.load_cert_chain(str(broker.tls.certfile), str(broker.tls.keyfile))
             context.minimum_version = ssl.TLSVersion.TLSv1_3  # a refusal says why (above)
+            context.sslsocket_class = _recording_socket(self._broker_untrusted)
             client.tls_set_context(context)
         if will is not None:
             client.will_set(will[0], will[1], qos=1, retain=True)
@@ -240,6 +246,13 @@ class MqttBus:
             # MQTT v5 tells us when the ACL refused a publish (0x87); the event stays queued.
             logger.error("broker refused message %s: %s", mid, reason_code)
 
+    def _broker_untrusted(self, error: ssl.SSLCertVerificationError) -> None:
+        """This kiosk refused the broker's certificate; paho will retry (a clock put right,
+        a certificate replaced), and ``refused`` says why until a connection succeeds."""
+        why = untrusted_words(error)
+        self.refused = f"this kiosk does not trust the broker's certificate: {why}"
+        logger.error("broker %s: %s", self._address, self.refused)
+
     def _on_log(self, client: mqtt.Client, userdata: Any, level: int, text: str) -> None:
         """paho's own errors: logged, and a refused certificate detected (module doc)."""
         if level != mqtt.MQTT_LOG_ERR:
@@ -257,6 +270,25 @@ class MqttBus:
             threading.Thread(target=client.disconnect, daemon=True).start()
         for callback in self.on_certificate_refused:
             _guarded(partial(callback, alert))
+
+
+def _recording_socket(
+    on_untrusted: Callable[[ssl.SSLCertVerificationError], None],
+) -> type[ssl.SSLSocket]:
+    """An SSLSocket class (``SSLContext.sslsocket_class``) whose failed handshake reports the
+    certificate verification error before paho swallows it, and closes the socket, which
+    paho 2.2 drops without closing."""
+
+    class _RecordingSocket(ssl.SSLSocket):
+        def do_handshake(self, block: bool = False) -> None:
+            try:
+                super().do_handshake(block)
+            except ssl.SSLCertVerificationError as error:
+                self.close()
+                _guarded(partial(on_untrusted, error))
+                raise
+
+    return _RecordingSocket
 
 
 def _set_nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:

@@ -25,6 +25,7 @@ from sqlite_utils import Database
 
 from kiosk.vault import TemplateVault
 from protocol.messages import Change, ModelManifestEntry
+from protocol.ordering import Stamp, stamp_from
 
 DOCUMENT_KINDS = ("policy", "questionnaire", "programme", "model", "media")
 # The audio a form's questions may carry (hub.questionnaires.media), as served to the screens.
@@ -464,25 +465,23 @@ def _settle_local(
     """What the person typed here and the hub now has is dropped: a draft the hub holds as new
     or newer, or that a response sent since replaced; a receipt the hub lists; a training
     request the hub shows."""
-    newest: dict[str, datetime] = {}
+    held: dict[str, list[Stamp]] = {}  # per form, the hub's drafts and responses
     for draft in drafts:
-        saved = parse_moment(draft.get("saved_at"))
-        if saved is not None:
-            newest[str(draft.get("form_id"))] = saved
+        stamp = stamp_from(draft, "saved_at")
+        if stamp is not None:
+            held.setdefault(str(draft.get("form_id")), []).append(stamp)
     for receipt in file.get("receipts", []):
-        sent = parse_moment(receipt.get("completed_at"))
-        form_id = str(receipt.get("form_id"))
-        if sent is not None and (form_id not in newest or sent > newest[form_id]):
-            newest[form_id] = sent
+        stamp = stamp_from(receipt, "completed_at")
+        if stamp is not None:
+            held.setdefault(str(receipt.get("form_id")), []).append(stamp)
     rows = db.execute(
         "SELECT form_id, sealed FROM local_drafts WHERE detainee_id = ?", [detainee_id]
     ).fetchall()
     for form_id, sealed in rows:
-        if form_id not in newest:
+        if form_id not in held:
             continue
-        local = unseal(vault, sealed, f"draft:{detainee_id}:{form_id}")
-        saved = parse_moment(local.get("saved_at"))
-        if saved is None or saved <= newest[form_id]:
+        local = stamp_from(unseal(vault, sealed, f"draft:{detainee_id}:{form_id}"), "saved_at")
+        if local is None or any(not local.after(stamp) for stamp in held[form_id]):
             db.execute(
                 "DELETE FROM local_drafts WHERE detainee_id = ? AND form_id = ?",
                 [detainee_id, form_id],

@@ -29,6 +29,7 @@ from protocol.events import (
     TrainingEnrolmentRequestedEvent,
 )
 from protocol.ids import format_timestamp, utc_now
+from protocol.ordering import Stamp, source_of, stamp_from
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Draft:
     answers: dict[str, Any]
     saved_at: datetime
     source: str  # "kiosk": typed here; "hub": from the hub, perhaps typed at another kiosk
+    stamp: Stamp  # which came last (protocol.ordering): by seq within a kiosk, not by clock
 
 
 def _draft_context(detainee_id: str, form_id: str) -> str:
@@ -85,6 +87,7 @@ def save_progress(
             "current": current,
             "answers": body.answers,
             "saved_at": format_timestamp(event.at),  # as the hub will know it
+            **_stamp(event.site, event.device, event.seq, event.at).as_fields(),
         }
         db.execute(
             "INSERT OR REPLACE INTO local_drafts(detainee_id, form_id, sealed) VALUES (?, ?, ?)",
@@ -92,9 +95,15 @@ def save_progress(
         )
 
 
+def _stamp(site: str, device: str, seq: int, at: datetime) -> Stamp:
+    """This kiosk's stamp of its own event (its clock is all it has; the hub caps it)."""
+    return Stamp(source_of(site, device), seq, at)
+
+
 def _as_draft(data: Mapping[str, Any], source: str) -> Draft | None:
     saved = caches.parse_moment(data.get("saved_at"))
-    if saved is None:
+    stamp = stamp_from(data, "saved_at")
+    if saved is None or stamp is None:
         return None
     return Draft(
         form_id=str(data["form_id"]),
@@ -104,6 +113,7 @@ def _as_draft(data: Mapping[str, Any], source: str) -> Draft | None:
         answers=dict(data["answers"]),
         saved_at=saved,
         source=source,
+        stamp=stamp,
     )
 
 
@@ -126,13 +136,16 @@ def load_draft(db: Database, vault: TemplateVault, detainee_id: str, form_id: st
     found = [draft for draft in candidates if draft is not None]
     if not found:
         return None
-    newest = max(found, key=lambda draft: draft.saved_at)  # the first wins a tie: this kiosk's
+    newest = found[0]  # the first wins a tie: this kiosk's
+    for draft in found[1:]:
+        if draft.stamp.after(newest.stamp):
+            newest = draft
     sent = [
-        caches.parse_moment(r["completed_at"])
+        stamp_from(r, "completed_at")
         for r in receipts(db, vault, detainee_id)
         if r["form_id"] == form_id
     ]
-    if any(at is not None and at >= newest.saved_at for at in sent):
+    if any(stamp is not None and not newest.stamp.after(stamp) for stamp in sent):
         return None
     return newest
 
@@ -171,7 +184,11 @@ def submit(
             [detainee_id, form_id],
         )
         caches.drop_hub_draft(db, vault, detainee_id, form_id)
-        receipt = {"form_id": form_id, "completed_at": format_timestamp(body.completed_at)}
+        receipt = {
+            "form_id": form_id,
+            "completed_at": format_timestamp(body.completed_at),
+            **_stamp(site, device, event.seq, event.at).as_fields(),
+        }
         db.execute(
             "INSERT INTO local_receipts(event_id, detainee_id, sealed) VALUES (?, ?, ?)",
             [
@@ -202,9 +219,8 @@ def receipts(db: Database, vault: TemplateVault, detainee_id: str) -> list[dict[
             continue
         local = caches.unseal(vault, sealed, _receipt_context(detainee_id, event_id))
         found[event_id] = {
+            **local,
             "event_id": event_id,
-            "form_id": local["form_id"],
-            "completed_at": local["completed_at"],
             "received_at": None,
             "state": "waiting" if queued else "sent",
         }

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel, ValidationError
 
 from kiosk import withdrawn
+from kiosk.untrusted import untrusted_words
 from provisioning.ca import new_device_key
 
 DEFAULT_DATA_DIR = Path("/var/lib/masar")  # systemd/README.md
@@ -387,5 +388,5 @@ def _cause(error: BaseException) -> BaseException:
 def _reason(error: BaseException) -> str:
     cause = _cause(error)
     if isinstance(cause, ssl.SSLCertVerificationError):
-        return str(cause.verify_message or cause)
+        return untrusted_words(cause)
     return str(getattr(cause, "strerror", None) or cause)

@@ -37,6 +37,11 @@ class CAError(ValueError):
 # The hub's broker username: no device id or kiosk identity can hold a ":".
 HUB_IDENTITY = "masar:hub"
 
+# Certificates are valid from this long before they are made: a kiosk whose clock runs
+# behind (a Pi has no battery-backed clock; network time may come late) must still accept a
+# broker or hub certificate made today. The fault suite runs a kiosk a day behind.
+CLOCK_SLACK = dt.timedelta(days=3)
+
 
 def device_identity(site: str, device: str) -> str:
     """A kiosk's certificate common name: its topics' level under the prefix, as
@@ -131,7 +136,7 @@ class SiteCA:
             .issuer_name(subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - dt.timedelta(minutes=5))
+            .not_valid_before(_now() - CLOCK_SLACK)
             .not_valid_after(_now() + dt.timedelta(days=365 * years))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
@@ -180,7 +185,7 @@ class SiteCA:
             .issuer_name(self.cert.subject)
             .public_key(public_key)
             .serial_number(serial)
-            .not_valid_before(_now() - dt.timedelta(minutes=5))
+            .not_valid_before(_now() - CLOCK_SLACK)
             .not_valid_after(_now() + dt.timedelta(days=days))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)

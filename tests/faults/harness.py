@@ -351,20 +351,15 @@ class Site:
         """Events the kiosk has committed so far."""
         return int(self._at_store("recorded", self.config.store_path))
 
-    def judge(
-        self, scenario: str, faults: int, *, dead_letters: int = 0, person_view: bool = True
-    ) -> Figures:
-        command = "report" if person_view else "storage-report"
-        found = self._at_store(command, self.config.store_path, self.config.key_path)
+    def judge(self, scenario: str, faults: int, *, dead_letters: int = 0) -> Figures:
+        found = self._at_store("report", self.config.store_path, self.config.key_path)
         report = KioskReport(
             [LedgerEvent(**event) for event in found["ledger"]],
             found["depth"],
             found["rejected"],
             found["drafts_offered"],
         )
-        figures = verdict(
-            scenario, report, self.engine, dead_letters=dead_letters, person_view=person_view
-        )
+        figures = verdict(scenario, report, self.engine, dead_letters=dead_letters)
         figures.faults = faults
         figures.seconds = time.monotonic() - self.started
         return figures
@@ -518,8 +513,8 @@ class KioskReport:
     drafts_offered: int
 
 
-def kiosk_report(store_path: Path, key_path: Path, *, person_view: bool = True) -> KioskReport:
-    """``person_view``: also check the drafts the kiosk would offer (check_drafts)."""
+def kiosk_report(store_path: Path, key_path: Path) -> KioskReport:
+    """The store checked, and the drafts the kiosk would offer (check_drafts)."""
     ledger = check_store(store_path)
     connection = sqlite3.connect(store_path, timeout=30)
     try:
@@ -527,7 +522,7 @@ def kiosk_report(store_path: Path, key_path: Path, *, person_view: bool = True) 
         rejected = connection.execute("SELECT count(*) FROM rejected_events").fetchone()[0]
     finally:
         connection.close()
-    offered = check_drafts(store_path, key_path, ledger) if person_view else -1
+    offered = check_drafts(store_path, key_path, ledger)
     return KioskReport(ledger, depth, rejected, offered)
 
 
@@ -537,11 +532,10 @@ def verdict(
     engine: Engine,
     *,
     dead_letters: int = 0,
-    person_view: bool = True,
 ) -> Figures:
     """After a scenario: the kiosk's store is intact and drained, and the hub holds every
-    event the kiosk committed exactly once, seqs 1..N with no gap, each applied once; with
-    ``person_view``, no questionnaire already sent is offered again as a draft."""
+    event the kiosk committed exactly once, seqs 1..N with no gap, each applied once; and no
+    questionnaire already sent is offered again as a draft, by the kiosk or the hub."""
     ledger = report.ledger
     with engine.connect() as hub:
         rows = hub.execute(
@@ -581,10 +575,9 @@ def verdict(
     assert all(facts[i] == FACTS_PER_INTAKE for i in responses) and len(facts) == len(responses), (
         "a response's profile facts were not written exactly once"
     )
-    if person_view:
-        stale = [(p, f) for p, f in hub_drafts if _last_is_response(ledger, p, f)]
-        assert stale == [], f"the hub still offers drafts of questionnaires already sent: {stale}"
-        figures.notes["drafts offered"] = report.drafts_offered
+    stale = [(p, f) for p, f in hub_drafts if _last_is_response(ledger, p, f)]
+    assert stale == [], f"the hub still offers drafts of questionnaires already sent: {stale}"
+    figures.notes["drafts offered"] = report.drafts_offered
     figures.notes["types"] = dict(sorted(Counter(e.type for e in ledger).items()))
     return figures
 
@@ -647,15 +640,16 @@ class Partition:
         subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True, timeout=30)
 
 
-class PartitionBroker(LocalBroker):
-    """Mosquitto with two listeners: TLS with client certificates on the veth's host address
-    for the kiosk (as on a site), plain on loopback for the hub's workers (``port``)."""
+class SiteBroker(LocalBroker):
+    """Mosquitto with two listeners: TLS with client certificates on ``kiosk_host`` for the
+    kiosk, as on a site (the veth's host address in the partition scenario), plain on
+    loopback for the hub's workers (``port``)."""
 
     def __init__(self, directory: Path, *, kiosk_host: str, tls: Any) -> None:
         super().__init__(directory, tls=tls, allow_anonymous=True)
         self.kiosk_host, self.kiosk_port = kiosk_host, free_port()
 
-    def start(self) -> PartitionBroker:
+    def start(self) -> SiteBroker:
         data_dir = self.directory / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         rendered = render_config(
@@ -902,10 +896,6 @@ def _report(store_path: Path, key_path: Path) -> dict[str, Any]:
     return asdict(kiosk_report(store_path, key_path))
 
 
-def _storage_report(store_path: Path, key_path: Path) -> dict[str, Any]:
-    return asdict(kiosk_report(store_path, key_path, person_view=False))
-
-
 def _recorded(store_path: Path) -> int:
     connection = sqlite3.connect(store_path, timeout=30)
     try:
@@ -918,7 +908,6 @@ COMMANDS: dict[str, Callable[..., Any]] = {
     "prepare": prepare_store,
     "recorded": _recorded,
     "report": _report,
-    "storage-report": _storage_report,
 }
 
 

@@ -26,7 +26,7 @@ from tests.faults.busy_kiosk import DEVICE, SITE
 from tests.faults.harness import (
     Figures,
     Partition,
-    PartitionBroker,
+    SiteBroker,
     busy_site,
     finish,
     grows,
@@ -63,7 +63,7 @@ def partition_scenario(
     with Partition() as network:
         ca = SiteCA.create(folder / "ca", SITE)
         cert, key = ca.issue_server(folder / "server", "broker", [network.host_address])
-        broker = PartitionBroker(
+        broker = SiteBroker(
             folder / "broker",
             kiosk_host=network.host_address,
             tls=BrokerTls(cafile=ca.cert_path, certfile=cert, keyfile=key),

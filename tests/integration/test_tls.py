@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import ssl
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 
@@ -126,6 +131,63 @@ def test_no_certificate_or_a_foreign_one_is_refused(
     assert not connects(tls_broker, foreign.model_copy(update={"cafile": ca.cert_path}))
     log = tls_broker.log_path.read_text()
     assert "certificate verify failed" in log or "unknown ca" in log
+
+
+def _server_pair_valid_from(ca: SiteCA, folder: Path, start: datetime) -> tuple[Path, Path]:
+    """A broker certificate for 127.0.0.1 valid from ``start`` (made by hand: the CA's own
+    are valid from CLOCK_SLACK before they are made)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "broker")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True)
+    (folder / "broker.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (folder / "broker.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return folder / "broker.crt", folder / "broker.key"
+
+
+def test_a_kiosk_clock_behind_the_broker_certificate_is_tolerated_or_said(
+    tmp_path: Path, ca: SiteCA
+) -> None:
+    """Certificates are valid from days before they are made, so a kiosk a day behind still
+    connects; one whose clock is behind even that says why it cannot, in plain words."""
+    made = x509.load_pem_x509_certificate(
+        ca.issue_server(tmp_path / "made", "broker", ["127.0.0.1"])[0].read_bytes()
+    )
+    assert made.not_valid_before_utc <= datetime.now(UTC) - timedelta(days=1)
+    device = device_identity(ca, tmp_path / "device", "wing-a-1")
+    cert, key = _server_pair_valid_from(ca, tmp_path / "tomorrow", datetime.now(UTC) + timedelta(1))
+    tls = BrokerTls(cafile=ca.cert_path, certfile=cert, keyfile=key, crlfile=ca.crl_path)
+    with LocalBroker(tmp_path / "broker", tls=tls) as broker:
+        bus = MqttBus("wing-a-1", BrokerConfig(port=broker.port, tls=device))
+        bus.start()
+        try:
+            deadline = time.monotonic() + 10
+            while bus.refused is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not bus.connected
+            assert bus.refused is not None and "certificate is not yet valid" in bus.refused
+            assert "check this kiosk's date and time" in bus.refused
+        finally:
+            bus.stop()
 
 
 def test_a_revoked_device_is_refused_and_others_keep_working(

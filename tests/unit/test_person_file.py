@@ -48,9 +48,9 @@ from tests.factories import count, incoming
 
 KEY = bytes(range(32))
 STAFF = Trail(KEY, "user:registrar-1")
-SITE, WING, DEVICE = "rabat-1", "wing-a", "wing-a-1"
+SITE, WING, DEVICE, OTHER = "rabat-1", "wing-a", "wing-a-1", "wing-a-2"
 T0 = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
-_seqs = itertools.count(1)
+_seqs = {DEVICE: itertools.count(1), OTHER: itertools.count(1)}
 
 
 def at(minutes: int) -> datetime:
@@ -58,13 +58,18 @@ def at(minutes: int) -> datetime:
 
 
 def progress(
-    subject: str, when: datetime, current: str, answers: dict[str, Any], form: str = "masar_intake"
+    subject: str,
+    when: datetime,
+    current: str,
+    answers: dict[str, Any],
+    form: str = "masar_intake",
+    device: str = DEVICE,
 ) -> QuestionnaireProgressEvent:
     return QuestionnaireProgressEvent(
         id=uuid7(),
         site=SITE,
-        device=DEVICE,
-        seq=next(_seqs),
+        device=device,
+        seq=next(_seqs[device]),
         at=when,
         subject=subject,
         body=QuestionnaireProgress(
@@ -74,13 +79,17 @@ def progress(
 
 
 def response(
-    subject: str, when: datetime, answers: dict[str, Any], form: str = "masar_intake"
+    subject: str,
+    when: datetime,
+    answers: dict[str, Any],
+    form: str = "masar_intake",
+    device: str = DEVICE,
 ) -> QuestionnaireResponseEvent:
     return QuestionnaireResponseEvent(
         id=uuid7(),
         site=SITE,
-        device=DEVICE,
-        seq=next(_seqs),
+        device=device,
+        seq=next(_seqs[device]),
         at=when,
         subject=subject,
         body=QuestionnaireResponse(
@@ -99,7 +108,7 @@ def moved(subject: str, when: datetime, to: str) -> MovementVerifiedEvent:
         id=uuid7(),
         site=SITE,
         device="wing-a-2",
-        seq=next(_seqs),
+        seq=next(_seqs[DEVICE]),
         at=when,
         subject=subject,
         actor="officer-7",
@@ -171,29 +180,52 @@ def wing(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
 def test_the_newest_draft_wins_whatever_order_the_events_arrive_in(
     wing: sessionmaker[Session],
 ) -> None:
+    # Two kiosks: their events are ordered by time. The other kiosk was offline for a while.
+    older = progress("d-1", at(5), "q2", {"education_level": "3"}, device=OTHER)
     newer = progress("d-1", at(10), "q3", {"education_level": "3", "qualification": "CAP"})
-    older = progress("d-1", at(5), "q2", {"education_level": "3"})
     ingest(wing, newer)
     ingest(wing, older)  # late: it changes nothing
     ingest(wing, older)  # and a replay is a duplicate
     assert drafts(wing, "d-1") == {"masar_intake": ("q3", newer.body.answers)}
-    same_moment = progress("d-1", at(10), "q4", {"education_level": "4"})
+    same_moment = progress("d-1", at(10), "q4", {"education_level": "4"}, device=OTHER)
     ingest(wing, same_moment)  # a tie goes to the later event id
     assert drafts(wing, "d-1")["masar_intake"][0] == "q4"
 
+    stale = progress("d-1", at(15), "q5", {"education_level": "4"}, device=OTHER)
     sent = response("d-1", at(20), {"education_level": "4", "qualification": "CAP"})
     restarted = progress("d-1", at(30), "q1", {"education_level": "5"})
-    stale = progress("d-1", at(15), "q5", {"education_level": "4"})
     ingest(wing, sent, stale)  # one batch: the draft from before the response is not kept
     assert drafts(wing, "d-1") == {}
     ingest(wing, stale)
     ingest(wing, restarted)  # begun again after sending: kept
     assert drafts(wing, "d-1") == {"masar_intake": ("q1", {"education_level": "5"})}
-    ingest(wing, response("d-1", at(25), {"education_level": "4"}))  # older than the draft
+    ingest(wing, response("d-1", at(25), {"education_level": "4"}, device=OTHER))  # older
     assert list(drafts(wing, "d-1")) == ["masar_intake"]
 
     ingest(wing, progress("nobody", at(1), "q1", {"x": 1}))  # kept as an event, no draft
     assert drafts(wing, "nobody") == {}
+
+
+def test_one_kiosks_drafts_and_responses_follow_its_seq_not_its_clock(
+    wing: sessionmaker[Session],
+) -> None:
+    """A kiosk's clock a day ahead, then corrected: what it sent while ahead is not newer than
+    what the person did after; another kiosk's time ahead of the hub counts as its arrival."""
+    now = datetime.now(UTC)
+    ahead = progress("d-2", now + timedelta(days=1), "q2", {"education_level": "3"})
+    sent = response("d-2", now - timedelta(minutes=1), {"education_level": "3"})
+    ingest(wing, ahead)
+    ingest(wing, sent)  # later on the same kiosk (seq), though stamped a day earlier
+    assert drafts(wing, "d-2") == {}
+    again = progress("d-2", now - timedelta(seconds=30), "q1", {"education_level": "4"})
+    ingest(wing, again)  # begun again after sending: kept, though "older" than the first draft
+    assert drafts(wing, "d-2") == {"masar_intake": ("q1", {"education_level": "4"})}
+
+    tomorrow = progress("d-2", now + timedelta(days=1), "q9", {"x": 1}, device=OTHER)
+    ingest(wing, tomorrow)  # a clock ahead of the hub counts as now: newer than "again" ...
+    assert drafts(wing, "d-2")["masar_intake"][0] == "q9"
+    ingest(wing, progress("d-2", datetime.now(UTC) + timedelta(milliseconds=5), "q3", {}))
+    assert drafts(wing, "d-2")["masar_intake"][0] == "q3"  # ... and older than what follows
 
 
 # --- every write path notes the person ----------------------------------------------------------
@@ -203,7 +235,8 @@ def test_each_write_that_changes_a_file_reaches_the_wing_kiosk_in_the_next_delta
     wing: sessionmaker[Session],
 ) -> None:
     kiosk = Kiosk(wing)
-    ingest(wing, progress("d-1", at(1), "qualification", {"education_level": "3"}))
+    saved = progress("d-1", at(1), "qualification", {"education_level": "3"})
+    ingest(wing, saved)
     file = kiosk.file("d-1")
     assert file["drafts"] == [
         {
@@ -213,6 +246,9 @@ def test_each_write_that_changes_a_file_reaches_the_wing_kiosk_in_the_next_delta
             "current": "qualification",
             "answers": {"education_level": "3"},
             "saved_at": "2026-11-29T09:01:00.000Z",
+            "source": f"{SITE}/{DEVICE}",  # its stamp (protocol.ordering)
+            "seq": saved.seq,
+            "ordered_at": "2026-11-29T09:01:00.000Z",
         }
     ]
 
@@ -226,6 +262,9 @@ def test_each_write_that_changes_a_file_reaches_the_wing_kiosk_in_the_next_delta
             "form_id": "masar_intake",
             "completed_at": "2026-11-29T09:02:00.000Z",
             "received_at": file["receipts"][0]["received_at"],
+            "source": f"{SITE}/{DEVICE}",
+            "seq": sent.seq,
+            "ordered_at": "2026-11-29T09:02:00.000Z",
         }
     ]
     assert {(f["fact"], f["value"], f["provenance"]) for f in file["facts"]} == {
@@ -290,7 +329,7 @@ def test_each_write_that_changes_a_file_reaches_the_wing_kiosk_in_the_next_delta
             id=uuid7(),
             site=SITE,
             device=DEVICE,
-            seq=next(_seqs),
+            seq=next(_seqs[DEVICE]),
             at=at(3),
             subject="d-1",
             body=TrainingEnrolmentRequested(programme_id="welding"),
