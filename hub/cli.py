@@ -695,8 +695,9 @@ def retention() -> None:
 @click.option("--dry-run", is_flag=True, help="count what would be deleted; change nothing")
 def retention_apply(config_path: Path | None, dry_run: bool) -> None:
     """Delete released people's biometric templates once [retention]
-    templates_after_release_days have passed, their questionnaire drafts, ended web sessions
-    and old login throttles; kiosks drop the people at their next sync. Prints the count per
+    templates_after_release_days have passed, their questionnaire drafts, the bytes of dead
+    letters older than dead_letter_days, ended web sessions and old login throttles; kiosks
+    drop the people at their next sync. Prints the count per
     class and writes one audit entry. Run it daily (a timer or cron).
 
     Example: masar hub retention apply --config hub.toml --dry-run

@@ -78,6 +78,15 @@ class RetentionConfig(Section):
             "`masar hub retention apply` deletes them (the kiosks drop them at release)",
         ),
     ] = 30
+    dead_letter_days: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=3650,
+            description="days the bytes of a message the hub could not accept are kept for "
+            "staff to investigate, before `masar hub retention apply` deletes them",
+        ),
+    ] = 180
 
 
 class HubConfig(Section):

@@ -13,6 +13,10 @@ The classes and their rules (``RULES`` says the same in words for the command's 
 * questionnaire drafts — a released person's drafts serve only to resume at a wing kiosk:
   deleted at the first run after the release, with the answers kept in their
   ``questionnaire.progress`` events (the event keeps its form and time).
+* dead letters — the bytes of a message the hub could not accept (malformed, refused, or
+  from a withdrawn kiosk) may hold answers or templates of anyone; they are kept
+  ``[retention] dead_letter_days`` (180) for staff to investigate, then emptied. The row
+  keeps its topic, reason, event id, time and hash (a copy sent again is still recognised).
 * web sessions — ended ones (12 hours old or 30 minutes idle, hub.users) are deleted.
 * login throttles — counters whose window has passed and whose lock has ended.
 
@@ -33,7 +37,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from time import perf_counter
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -41,6 +45,7 @@ from hub import roster
 from hub.audit import Trail
 from hub.config import RetentionConfig
 from hub.models import (
+    DeadLetter,
     Detainee,
     Event,
     LoginThrottle,
@@ -60,6 +65,7 @@ RULES: dict[str, str] = {
     "kiosk_purge_notes": "people noted for every kiosk of their site, which drops them",
     "questionnaire_drafts": "questionnaires in progress of released people",
     "draft_event_answers": "answers in progress kept in their events",
+    "dead_letter_payloads": "bytes of refused messages older than {dead_letter_days} days",
     "web_sessions": "ended hub sessions (12 hours old or 30 minutes idle)",
     "login_throttles": "failed-login counters past their window",
 }
@@ -74,6 +80,7 @@ class RetentionReport:
     dry_run: bool
     counts: dict[str, int]
     templates_after_release_days: int
+    dead_letter_days: int
     seconds: float
 
 
@@ -164,6 +171,25 @@ def _drafts(session: Session, today: date, dry_run: bool) -> dict[str, int]:
     return {"questionnaire_drafts": len(drafts), "draft_event_answers": len(events)}
 
 
+def _dead_letters(session: Session, cutoff: datetime, today: date, dry_run: bool) -> dict[str, int]:
+    old = list(
+        session.scalars(
+            select(DeadLetter.id).where(DeadLetter.received_at < cutoff, DeadLetter.payload != b"")
+        )
+    )
+    if not dry_run:
+        for chunk in _chunks(old):
+            session.execute(
+                update(DeadLetter)
+                .where(DeadLetter.id.in_(chunk))
+                .values(
+                    payload=b"",
+                    reason=DeadLetter.reason + f" [its bytes deleted on {today} by retention]",
+                )
+            )
+    return {"dead_letter_payloads": len(old)}
+
+
 def _logins(session: Session, now: datetime, dry_run: bool) -> dict[str, int]:
     ended = or_(WebSession.expires_at <= now, WebSession.last_seen_at < now - IDLE)
     stale = and_(
@@ -198,6 +224,7 @@ def apply(
     counts = {
         **_templates(session, today - timedelta(days=days), today, dry_run),
         **_drafts(session, today, dry_run),
+        **_dead_letters(session, now - timedelta(days=policy.dead_letter_days), today, dry_run),
         **_logins(session, now, dry_run),
     }
     counts = {name: counts[name] for name in RULES}
@@ -207,16 +234,26 @@ def apply(
             session,
             "retention.apply",
             None,
-            {"counts": counts, "templates_after_release_days": days, "on": today.isoformat()},
+            {
+                "counts": counts,
+                "templates_after_release_days": days,
+                "dead_letter_days": policy.dead_letter_days,
+                "on": today.isoformat(),
+            },
         )
-    return RetentionReport(dry_run, counts, days, round(perf_counter() - started, 3))
+    return RetentionReport(
+        dry_run, counts, days, policy.dead_letter_days, round(perf_counter() - started, 3)
+    )
 
 
 def describe(report: RetentionReport) -> list[str]:
     """One line per class, for the command's output."""
     width = max(len(name) for name in RULES)
+    days = {
+        "days": report.templates_after_release_days,
+        "dead_letter_days": report.dead_letter_days,
+    }
     return [
-        f"{name:<{width}}  {report.counts[name]:>6}  "
-        f"{rule.format(days=report.templates_after_release_days)}"
+        f"{name:<{width}}  {report.counts[name]:>6}  {rule.format(**days)}"
         for name, rule in RULES.items()
     ]

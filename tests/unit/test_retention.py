@@ -26,6 +26,7 @@ from hub.db import open_engine, session_factory
 from hub.ingest import Incoming, apply_batch
 from hub.models import (
     AuditEntry,
+    DeadLetter,
     Detainee,
     Event,
     LoginThrottle,
@@ -202,6 +203,21 @@ def logins(session: Session, trail: Trail, now: datetime) -> None:
             login(session, "ghost", "wrong password", "192.0.2.4", now=now - timedelta(minutes=10))
 
 
+def refused(session: Session, now: datetime) -> None:
+    """Two messages the hub could not accept: one 200 days ago, one last week."""
+    for name, days, digest in (("old", 200, "a"), ("recent", 7, "b")):
+        session.add(
+            DeadLetter(
+                payload_sha256=digest * 64,
+                topic="masar/v1/site/kiosk/k/events/questionnaire.response",
+                payload=b'{"answers": "..."}',
+                reason="the event does not match its schema",
+                event_id=name,
+                received_at=now - timedelta(days=days),
+            )
+        )
+
+
 def counts(session: Session) -> dict[str, int]:
     return {
         model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)
@@ -229,6 +245,7 @@ def test_each_class_goes_by_its_rule_and_the_kiosks_drop_the_people(
         result = apply_batch(session, kiosk_events(session, site, wing, held, gone), worker="t")
         assert result.applied == 4 and not result.rejected
         logins(session, registrar, now)
+        refused(session, now)
         other = session.scalars(
             select(Detainee.wing)
             .where(Detainee.site == site, Detainee.wing.is_not(None), Detainee.wing != wing)
@@ -253,6 +270,7 @@ def test_each_class_goes_by_its_rule_and_the_kiosks_drop_the_people(
         "kiosk_purge_notes": 3,
         "questionnaire_drafts": 1,  # held[1]'s PHQ-9 in progress; held[3]'s stays
         "draft_event_answers": 1,
+        "dead_letter_payloads": 1,  # the refused message of 200 days ago; not last week's
         "web_sessions": 2,
         "login_throttles": 3,
     }
@@ -283,12 +301,18 @@ def test_each_class_goes_by_its_rule_and_the_kiosks_drop_the_people(
             "education_level": "3"
         }
         assert after["web_sessions"] == 1
+        letters = dict(session.execute(select(DeadLetter.event_id, DeadLetter.payload)).all())
+        assert letters == {"old": b"", "recent": b'{"answers": "..."}'}
+        old = session.scalars(select(DeadLetter).where(DeadLetter.event_id == "old")).one()
+        assert old.reason.endswith(f"[its bytes deleted on {today} by retention]")
+        assert old.payload_sha256 == "a" * 64  # a copy sent again is still recognised
         throttles = set(session.scalars(select(LoginThrottle.key)))
         assert throttles == {"user:nadia", "address:192.0.2.9", "user:ghost", "address:192.0.2.4"}
         entry = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(1)).one()
         assert (entry.action, entry.actor) == ("retention.apply", "system:cli/test")
         assert entry.details["counts"] == expected
         assert entry.details["templates_after_release_days"] == 30
+        assert entry.details["dead_letter_days"] == 180
         assert verify(session, key).ok
 
     # Every kiosk of the site hears of the people whose templates went, whichever wing.
