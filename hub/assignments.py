@@ -99,9 +99,8 @@ def _note_people(session: Session, site: str, wing: str | None, detainee_id: str
         query = query.where(Detainee.id == detainee_id)
     else:
         query = query.where(Detainee.site == site, Detainee.wing == wing)
-    with session.no_autoflush:  # one INSERT of all the notes at the next flush
-        for person_id, person_wing in session.execute(query).all():
-            roster.note_change(session, site, person_wing, "detainee", person_id)
+    people = session.execute(query).all()
+    roster.note_changes(session, ((site, wing, "detainee", key) for key, wing in people))
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub import roster
 from hub.db import dialect_insert
 from hub.devices import revoked_devices
 from hub.drafts import apply_questionnaire_progress, drop_answered
-from hub.models import DeadLetter, Detainee, Event, KioskState, SyncChange
+from hub.models import DeadLetter, Detainee, Event, KioskState
 from hub.movements import apply_movement_verified
 from hub.responses import apply_questionnaire_response
 from hub.sequences import record_seqs
@@ -231,30 +230,15 @@ def _apply_effects(
 
 
 def _note_subjects(session: Session, subjects: set[str]) -> None:
-    """Tell the wing kiosks of these people (those in custody) that their file changed. The
-    first note of each establishment goes through roster.note_change, which on PostgreSQL
-    takes the site's change-feed lock for the transaction, in site order; the rest are
-    inserted together under that lock."""
+    """Tell the wing kiosks of these people (those in custody) that their file changed."""
     if not subjects:
         return
     people = session.execute(
-        select(Detainee.site, Detainee.id, Detainee.wing)
-        .where(Detainee.id.in_(sorted(subjects)), Detainee.wing.is_not(None))
-        .order_by(Detainee.site, Detainee.id)
+        select(Detainee.site, Detainee.wing, Detainee.id).where(
+            Detainee.id.in_(sorted(subjects)), Detainee.wing.is_not(None)
+        )
     ).all()
-    rows: list[dict[str, Any]] = []
-    locked: set[str] = set()
-    moment = utc_now()
-    for site, detainee_id, wing in people:
-        if site not in locked:
-            roster.note_change(session, site, wing, "detainee", detainee_id)
-            locked.add(site)
-        else:
-            rows.append(
-                {"site": site, "wing": wing, "kind": "detainee", "key": detainee_id, "at": moment}
-            )
-    if rows:
-        session.execute(insert(SyncChange), rows)
+    roster.note_changes(session, ((site, wing, "detainee", key) for site, wing, key in people))
 
 
 def park_refused(session: Session, message: Incoming, error: ProtocolError) -> BatchResult:

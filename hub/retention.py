@@ -129,9 +129,8 @@ def _templates(session: Session, cutoff: date, today: date, dry_run: bool) -> di
     if not dry_run:
         for chunk in _chunks([template_id for template_id, _, _ in rows]):
             session.execute(delete(Template).where(Template.id.in_(chunk)))
-        with session.no_autoflush:  # the notes go in one batch, not one flush per lock taken
-            for site, detainee_id in people:  # every wing of the site: wing None
-                roster.note_change(session, site, None, "detainee", detainee_id)
+        # Every wing of the site (wing None): one lock per site, one INSERT.
+        roster.note_changes(session, ((site, None, "detainee", key) for site, key in people))
         for event in events:
             event.body = _scrubbed(event.body, "template", None, today)
     return {

@@ -6,12 +6,12 @@ Every function here runs inside the caller's transaction and appends to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from hub.models import Badge, Detainee, Device, Staff, SyncChange, SyncDocument, Template
@@ -35,14 +35,39 @@ def _check_sizes(photo: bytes | None, templates: Sequence[TemplateRecord]) -> No
             raise ValueError(f"template {template.id} is over {MAX_TEMPLATE_BYTES} bytes")
 
 
-def note_change(session: Session, site: str, wing: str | None, kind: str, key: str) -> None:
-    """Append to the change feed. On PostgreSQL, one writer per site at a time, so that
-    change ids commit in order and a kiosk's cursor never jumps over a late commit."""
+def _lock_feed(session: Session, site: str) -> None:
+    """On PostgreSQL, one writer per site's change feed at a time (until the transaction
+    ends), so that change ids commit in order and a kiosk's cursor never jumps over a late
+    commit."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(
             text("SELECT pg_advisory_xact_lock(7243002, hashtext(:site))"), {"site": site}
         )
+
+
+def note_change(session: Session, site: str, wing: str | None, kind: str, key: str) -> None:
+    """Append to the change feed (under the site's lock, ``_lock_feed``)."""
+    _lock_feed(session, site)
     session.add(SyncChange(site=site, wing=wing, kind=kind, key=key, at=utc_now()))
+
+
+def note_changes(session: Session, notes: Iterable[tuple[str, str | None, str, str]]) -> int:
+    """Append many (site, wing, kind, key) notes to the change feed: each site's lock taken
+    once, in site order (two writers never wait on each other crosswise), then one INSERT.
+    Returns how many were noted."""
+    unique = sorted(set(notes), key=lambda note: (note[0], note[3]))
+    for site in sorted({site for site, _, _, _ in unique}):
+        _lock_feed(session, site)
+    if unique:
+        moment = utc_now()
+        session.execute(
+            insert(SyncChange),
+            [
+                {"site": site, "wing": wing, "kind": kind, "key": key, "at": moment}
+                for site, wing, kind, key in unique
+            ],
+        )
+    return len(unique)
 
 
 def register_device(session: Session, site: str, device: str, wing: str, mode: str) -> None:

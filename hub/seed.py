@@ -42,7 +42,6 @@ from hub.models import (
     QuestionnaireVersion,
     ScheduledMovement,
     SearchWord,
-    SyncChange,
     SyncDocument,
 )
 from hub.questionnaires import FORMS_DIR, shipped_forms
@@ -911,28 +910,10 @@ def _fact_rows(
 
 
 def _note_changes(session: Session, people: Sequence[_Person]) -> None:
-    """Tell the wings' kiosks about the people now in custody there. The first note of each
-    establishment goes through roster.note_change, which on PostgreSQL takes the site's
-    change-feed lock for the transaction; the rest are inserted in bulk under that lock."""
-    held = [p for p in people if p.in_custody]
-    rows: list[dict[str, Any]] = []
-    noted: set[str] = set()
-    moment = utc_now()
-    for person in sorted(held, key=lambda p: p.site):
-        if person.site not in noted:
-            roster.note_change(session, person.site, person.wing, "detainee", person.id)
-            noted.add(person.site)
-            continue
-        rows.append(
-            {
-                "site": person.site,
-                "wing": person.wing,
-                "kind": "detainee",
-                "key": person.id,
-                "at": moment,
-            }
-        )
-    _insert(session, SyncChange, rows)
+    """Tell the wings' kiosks about the people now in custody there."""
+    roster.note_changes(
+        session, ((p.site, p.wing, "detainee", p.id) for p in people if p.in_custody)
+    )
 
 
 # --- training ----------------------------------------------------------------------------------

@@ -226,9 +226,7 @@ def _note_establishment(session: Session, site: str) -> None:
             Detainee.site == site, Detainee.state == "in_custody", Detainee.wing.is_not(None)
         )
     ).all()
-    with session.no_autoflush:  # one INSERT of all the notes at the next flush
-        for person_id, wing in people:
-            roster.note_change(session, site, wing, "detainee", person_id)
+    roster.note_changes(session, ((site, wing, "detainee", key) for key, wing in people))
 
 
 def _note_person(session: Session, detainee_id: str) -> None:
