@@ -99,6 +99,12 @@ class ReplayConfig(Section):
         float | None, Field(gt=0, description="frames per second; none: as fast as they are read")
     ] = None
     loop: bool = Field(default=True, description="start again from the first frame at the end")
+    skip: bool = Field(
+        default=True,
+        description="with fps: a slow reader skips the frames it missed, as a camera's does; "
+        "false: every frame is played, stamped with the recording's own time (frame n at n/fps), "
+        "so that what follows frame timing behaves the same on a fast or a busy machine",
+    )
 
 
 CAMERA_DRIVER_NAMES = ("picamera2", "opencv", "replay")

@@ -395,8 +395,9 @@ class ReplayCamera:
 
     Frames come in sorted path order; folders are searched recursively, so faces-dev's
     <person>/<image> layout replays person by person. With fps set, frames follow the clock
-    as a camera's do (a slow reader skips the frames it missed); without, each read gets the
-    next frame at once.
+    as a camera's do (a slow reader skips the frames it missed; with ``skip`` off, none is
+    skipped and frame n is stamped n/fps after the first); without, each read gets the next
+    frame at once.
     """
 
     def __init__(self, config: ReplayConfig) -> None:
@@ -405,6 +406,7 @@ class ReplayCamera:
         self._path = path
         self._fps = config.fps
         self._loop = config.loop
+        self._skip = config.skip
         if not path.exists():
             raise SensorError(f"The recording {path} does not exist.")
         self._recording: _ImageFiles | _VideoFile
@@ -430,12 +432,15 @@ class ReplayCamera:
         if self._closed:
             raise SensorError(CLOSED)
         index = self._next_index
+        recorded_at: float | None = None
         if self._fps is not None:
             now = time.monotonic()
             if self._started_at is None:
                 self._started_at = now
-            index = max(index, math.floor((now - self._started_at) * self._fps))
-            wait = self._started_at + index / self._fps - now
+            if self._skip:
+                index = max(index, math.floor((now - self._started_at) * self._fps))
+            recorded_at = self._started_at + index / self._fps
+            wait = recorded_at - now
             if wait > timeout:
                 time.sleep(timeout)
                 raise SensorError(
@@ -453,7 +458,8 @@ class ReplayCamera:
             self._problem = f"The recording {self._path} has ended."
             raise SensorError(self._problem)
         self._problem = None
-        return Frame(pixels, time.monotonic(), self.source)
+        stamp = time.monotonic() if self._skip or recorded_at is None else recorded_at
+        return Frame(pixels, stamp, self.source)
 
     def health(self) -> SensorHealth:
         if self._closed:

@@ -3,6 +3,7 @@ one-frame buffer, unplug and recovery, and the errors staff see."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sys
@@ -168,6 +169,24 @@ def test_replay_video_at_fps_skips_the_frames_a_slow_reader_missed(
         second = camera.read()
     assert frame_number(first.pixels, written) == 0
     assert frame_number(second.pixels, written) >= 6
+
+
+def test_replay_at_fps_without_skipping_plays_every_frame_at_the_recordings_time(
+    video: tuple[Path, list[np.ndarray]],
+) -> None:
+    """A slow reader misses nothing and the stamps keep the recording's pace; a fast one is
+    held to it. Stamps stay in the past and increasing (the Camera contract)."""
+    path, written = video
+    with closing(ReplayCamera(ReplayConfig(path=path, fps=VIDEO_FPS, skip=False))) as camera:
+        first = camera.read()
+        time.sleep(0.2)  # a slow reader: 6 frame periods at 30 fps
+        second, third = camera.read(), camera.read()
+        read_at = time.monotonic()
+    frames = [first, second, third]
+    assert [frame_number(f.pixels, written) for f in frames] == [0, 1, 2]
+    gaps = [b.captured_at - a.captured_at for a, b in itertools.pairwise(frames)]
+    assert gaps == pytest.approx([1 / VIDEO_FPS] * 2)
+    assert third.captured_at <= read_at
 
 
 def test_replay_video_without_fps_gives_every_frame_then_loops(
