@@ -45,43 +45,73 @@ class MovementError(ValueError):
 
 
 def apply_movement_verified(session: Session, event: EventBase) -> None:
-    """Ingest handler for ``movement.verified``, applied once per event id.
+    """Ingest handler for one ``movement.verified`` (see apply_movements_verified)."""
+    apply_movements_verified(session, [event])
+
+
+def apply_movements_verified(session: Session, events: Sequence[EventBase]) -> None:
+    """Ingest handler for a batch's ``movement.verified`` events, each applied once per event
+    id, in a few statements whatever their number (500 kiosks at a checkpoint each minute).
 
     A movement naming a person the hub does not know is still stored (the check happened at
     the checkpoint) but moves nobody; a refused check is stored and moves nobody either.
     """
-    if not isinstance(event, MovementVerifiedEvent):
-        raise TypeError(f"not a verified movement: {event.event_type}")
-    if event.subject is None:
-        raise MovementError("a movement must name its detainee (subject)")
-    body = event.body
-    inserted = session.execute(
-        dialect_insert(session, Movement)
-        .values(
-            event_id=event.id,
-            detainee_id=event.subject,
-            site=event.site,
-            device=event.device,
-            actor=event.actor,
-            from_location=body.from_location,
-            to_location=body.to_location,
-            reason=body.reason,
-            outcome=body.outcome,
-            modalities=list(body.modalities),
-            at=event.at,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(Movement.event_id)
-    ).scalar_one_or_none()
-    if inserted is None or body.outcome != "confirmed":
-        return  # a replay, or a refused check
-    # Locked, so that two workers applying two movements of one person keep the newer.
-    detainee = session.get(Detainee, event.subject, with_for_update=True, populate_existing=True)
-    if detainee is None:
+    for event in events:
+        if not isinstance(event, MovementVerifiedEvent):
+            raise TypeError(f"not a verified movement: {event.event_type}")
+        if event.subject is None:
+            raise MovementError("a movement must name its detainee (subject)")
+    movements = [e for e in events if isinstance(e, MovementVerifiedEvent)]  # all (above)
+    if not movements:
         return
-    _fulfil_schedule(session, event.subject, body.to_location, event.at, event.id)
-    if detainee.location_at is None or event.at > as_utc(detainee.location_at):
-        detainee.location, detainee.location_at = body.to_location, event.at
+    table = Movement.__table__
+    rows = [
+        {
+            "event_id": event.id,
+            "detainee_id": event.subject,
+            "site": event.site,
+            "device": event.device,
+            "actor": event.actor,
+            "from_location": event.body.from_location,
+            "to_location": event.body.to_location,
+            "reason": event.body.reason,
+            "outcome": event.body.outcome,
+            "modalities": list(event.body.modalities),
+            "at": event.at,
+        }
+        for event in movements
+    ]
+    statement = (
+        dialect_insert(session, table)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(table.c.event_id)
+    )
+    inserted = set(session.execute(statement, rows).scalars())
+    # A replay inserts nothing and changes nothing; a refused check moves nobody.
+    confirmed = [e for e in movements if e.id in inserted and e.body.outcome == "confirmed"]
+    if not confirmed:
+        return
+    subjects = sorted({str(e.subject) for e in confirmed})
+    # Locked in id order, so that two workers applying movements of the same people keep
+    # the newest and never wait on each other crosswise.
+    people = {
+        person.id: person
+        for person in session.scalars(
+            select(Detainee)
+            .where(Detainee.id.in_(subjects))
+            .order_by(Detainee.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    }
+    plans = _pending_schedules(session, [e for e in confirmed if e.subject in people])
+    for event in confirmed:
+        detainee = people.get(str(event.subject))
+        if detainee is None:
+            continue
+        _fulfil_schedule(plans, event)
+        if detainee.location_at is None or event.at > as_utc(detainee.location_at):
+            detainee.location, detainee.location_at = event.body.to_location, event.at
 
 
 def _note(session: Session, detainee: Detainee) -> None:
@@ -90,25 +120,43 @@ def _note(session: Session, detainee: Detainee) -> None:
         roster.note_change(session, detainee.site, detainee.wing, "detainee", detainee.id)
 
 
-def _fulfil_schedule(
-    session: Session, detainee_id: str, to_location: str, at: datetime, event_id: str
-) -> None:
-    """Mark done the pending schedule to this place nearest in time to the movement, if one
-    is within the window."""
-    candidates = session.scalars(
-        select(ScheduledMovement)
-        .where(
-            ScheduledMovement.detainee_id == detainee_id,
-            ScheduledMovement.state == "pending",
-            ScheduledMovement.to_location == to_location,
-            ScheduledMovement.at >= at - SCHEDULE_WINDOW,
-            ScheduledMovement.at <= at + SCHEDULE_WINDOW,
+def _pending_schedules(
+    session: Session, movements: Sequence[MovementVerifiedEvent]
+) -> list[ScheduledMovement]:
+    """The pending schedules these movements may fulfil (locked): one query for them all."""
+    if not movements:
+        return []
+    moments = [event.at for event in movements]
+    return list(
+        session.scalars(
+            select(ScheduledMovement)
+            .where(
+                ScheduledMovement.detainee_id.in_(sorted({str(e.subject) for e in movements})),
+                ScheduledMovement.state == "pending",
+                ScheduledMovement.to_location.in_(sorted({e.body.to_location for e in movements})),
+                ScheduledMovement.at >= min(moments) - SCHEDULE_WINDOW,
+                ScheduledMovement.at <= max(moments) + SCHEDULE_WINDOW,
+            )
+            .order_by(ScheduledMovement.id)
+            .with_for_update()
         )
-        .with_for_update()
-    ).all()
+    )
+
+
+def _fulfil_schedule(plans: Sequence[ScheduledMovement], event: MovementVerifiedEvent) -> None:
+    """Mark done the pending schedule of this person to this place nearest in time to the
+    movement, if one is within the window."""
+    candidates = [
+        plan
+        for plan in plans
+        if plan.state == "pending"
+        and plan.detainee_id == event.subject
+        and plan.to_location == event.body.to_location
+        and abs(as_utc(plan.at) - event.at) <= SCHEDULE_WINDOW
+    ]
     if candidates:
-        nearest = min(candidates, key=lambda s: (abs(as_utc(s.at) - at), s.id))
-        nearest.state, nearest.closed_at, nearest.closed_by = "done", at, f"event:{event_id}"
+        nearest = min(candidates, key=lambda s: (abs(as_utc(s.at) - event.at), s.id))
+        nearest.state, nearest.closed_at, nearest.closed_by = "done", event.at, f"event:{event.id}"
 
 
 def _limit(limit: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -84,11 +84,11 @@ def test_an_event_the_code_cannot_apply_is_parked_and_the_rest_flows(
     worker_in_thread: IngestWorker,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def apply_movement(session: Session, event: EventBase) -> None:
-        if event.subject == "d-poison":
+    def apply_movements(session: Session, events: Sequence[EventBase]) -> None:
+        if any(event.subject == "d-poison" for event in events):
             raise RuntimeError("a bug met d-poison")  # not a refusal: the worker's fallback
 
-    monkeypatch.setitem(ingest.HANDLERS, "movement.verified", apply_movement)
+    monkeypatch.setitem(ingest.BATCH_HANDLERS, "movement.verified", apply_movements)
     config = kiosk_config(tmp_path, broker)
     db = store.open_store(config.store_path)
     with store.write(db):

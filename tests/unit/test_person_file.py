@@ -445,6 +445,32 @@ def test_a_verified_movement_to_the_planned_place_marks_the_schedule_done(
         movements.cancel_movement(session, STAFF, court)
 
 
+def test_one_batch_of_movements_fulfils_each_schedule_once_and_keeps_the_newest_place(
+    wing: sessionmaker[Session],
+) -> None:
+    """Movements are applied a batch at a time (hub.movements.apply_movements_verified): the
+    same outcome as one by one, whatever their order in the batch."""
+    with wing.begin() as session:
+        plans = [
+            movements.schedule_movement(
+                session, STAFF, detainee_id="d-1", to_location="court", at=at(minutes)
+            ).id
+            for minutes in (60, 300)
+        ]
+    back = moved("d-1", at(320), WING)
+    second = moved("d-1", at(310), "court")  # fulfils the 300-minute plan, the nearer one
+    first = moved("d-1", at(70), "court")
+    ingest(wing, back, second, first, moved("d-2", at(75), "clinic"), first)
+    with wing() as session:
+        states = {s.id: (s.state, s.closed_by) for s in session.scalars(select(ScheduledMovement))}
+        places = {p.id: p.location for p in session.scalars(select(Detainee))}
+    assert states == {
+        plans[0]: ("done", f"event:{first.id}"),
+        plans[1]: ("done", f"event:{second.id}"),
+    }
+    assert (places["d-1"], places["d-2"]) == (WING, "clinic")
+
+
 # --- purpose-bound -----------------------------------------------------------------------------
 
 
