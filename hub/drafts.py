@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import and_, case, delete, exists, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.db import dialect_insert
@@ -31,58 +31,92 @@ def arrival_stamp(event: EventBase) -> Stamp:
     return Stamp(source_of(event.site, event.device), event.seq, capped(event.at, utc_now()))
 
 
-def _answered_since(session: Session, event: EventBase, form_id: str, stamp: Stamp) -> bool:
-    """Whether the hub holds a response to this form that the draft ``event`` is not newer
-    than (protocol.ordering: the same kiosk's by seq, another's by capped time)."""
-    response_at = case((Event.at <= Event.received_at, Event.at), else_=Event.received_at)
-    same_kiosk = and_(Event.site == event.site, Event.device == event.device)
-    return bool(
-        session.scalar(
-            select(
-                exists().where(
-                    Event.subject == event.subject,
-                    Event.type == "questionnaire.response",
-                    Event.body["form_id"].as_string() == form_id,
-                    or_(
-                        and_(same_kiosk, Event.seq > event.seq),
-                        and_(~same_kiosk, response_at >= stamp.at),
-                    ),
-                )
-            )
+def _responses(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Stamp]]:
+    """The stamps of the responses the hub holds (this batch's included), per (person, form)
+    of ``keys``: one query for a whole batch."""
+    found: dict[tuple[str, str], list[Stamp]] = {}
+    rows = session.execute(
+        select(
+            Event.subject,
+            Event.body["form_id"].as_string(),
+            Event.site,
+            Event.device,
+            Event.seq,
+            Event.at,
+            Event.received_at,
+        ).where(
+            Event.subject.in_(sorted({subject for subject, _ in keys})),
+            Event.type == "questionnaire.response",
         )
     )
+    for subject, form_id, site, device, seq, at, received_at in rows:
+        if (subject, form_id) in keys:
+            stamp = Stamp(source_of(site, device), seq, capped(as_utc(at), as_utc(received_at)))
+            found.setdefault((subject, form_id), []).append(stamp)
+    return found
+
+
+def _wins(new: tuple[EventBase, Stamp], kept: tuple[EventBase, Stamp]) -> bool:
+    """The draft kept between two of one person and form: Stamp.after, a tie to the later
+    event id (as the upsert below decides against the stored one)."""
+    return new[1].after(kept[1]) or (not kept[1].after(new[1]) and new[0].id > kept[0].id)
 
 
 def apply_questionnaire_progress(session: Session, event: EventBase) -> None:
-    """Ingest handler for ``questionnaire.progress``: keep the draft if it is the newest.
-    (hub.ingest notes the person for their wing's kiosks, once per batch.)
+    """Ingest handler for one ``questionnaire.progress`` (see apply_questionnaire_progresses)."""
+    apply_questionnaire_progresses(session, [event])
+
+
+def apply_questionnaire_progresses(session: Session, events: Sequence[EventBase]) -> None:
+    """Ingest handler for a batch's ``questionnaire.progress`` events (one at every answer a
+    person gives): each person's newest draft of each form is kept unless a response the hub
+    holds is not older; three statements for the whole batch. (hub.ingest notes the people
+    for their wing's kiosks, once per batch.)
 
     A draft of a person the hub does not know changes nothing (the event itself is kept).
     """
-    if not isinstance(event, QuestionnaireProgressEvent):
-        raise TypeError(f"not a questionnaire progress: {event.event_type}")
-    if event.subject is None:
-        raise DraftError("a questionnaire in progress must name its detainee (subject)")
-    body = event.body
-    stamp = arrival_stamp(event)
-    known = session.scalar(select(exists().where(Detainee.id == event.subject)))
-    if not known or _answered_since(session, event, body.form_id, stamp):
+    for event in events:
+        if not isinstance(event, QuestionnaireProgressEvent):
+            raise TypeError(f"not a questionnaire progress: {event.event_type}")
+        if event.subject is None:
+            raise DraftError("a questionnaire in progress must name its detainee (subject)")
+    progresses = [e for e in events if isinstance(e, QuestionnaireProgressEvent)]  # all
+    subjects = sorted({str(e.subject) for e in progresses})
+    if not subjects:
         return
+    known = set(session.scalars(select(Detainee.id).where(Detainee.id.in_(subjects))))
+    drafts = [e for e in progresses if e.subject in known]
+    answered = _responses(session, {(str(e.subject), e.body.form_id) for e in drafts})
+    newest: dict[tuple[str, str], tuple[EventBase, Stamp]] = {}
+    for event in drafts:
+        key = (str(event.subject), event.body.form_id)
+        candidate = (event, arrival_stamp(event))
+        if any(not candidate[1].after(response) for response in answered.get(key, [])):
+            continue  # sent since (or at the same moment): not brought back
+        if key not in newest or _wins(candidate, newest[key]):
+            newest[key] = candidate
+    if not newest:
+        return
+    rows = []
+    for (subject, form_id), (event, stamp) in sorted(newest.items()):
+        assert isinstance(event, QuestionnaireProgressEvent)
+        rows.append(
+            {
+                "detainee_id": subject,
+                "form_id": form_id,
+                "form_version": event.body.form_version,
+                "language": event.body.language,
+                "current": event.body.current,
+                "answers": dict(event.body.answers),
+                "saved_at": event.at,
+                "event_id": event.id,
+                "source": stamp.source,
+                "seq": stamp.seq,
+                "ordered_at": stamp.at,
+            }
+        )
     table = QuestionnaireDraft.__table__
-    draft = {
-        "form_version": body.form_version,
-        "language": body.language,
-        "current": body.current,
-        "answers": dict(body.answers),
-        "saved_at": event.at,
-        "event_id": event.id,
-        "source": stamp.source,
-        "seq": stamp.seq,
-        "ordered_at": stamp.at,
-    }
-    insert = dialect_insert(session, QuestionnaireDraft).values(
-        detainee_id=event.subject, form_id=body.form_id, **draft
-    )
+    insert = dialect_insert(session, table)
     new = insert.excluded
     newer = (  # Stamp.after, in SQL: the arriving draft is newer than the one kept
         (table.c.source == new.source) & (table.c.seq < new.seq)
@@ -93,12 +127,14 @@ def apply_questionnaire_progress(session: Session, event: EventBase) -> None:
             | ((table.c.ordered_at == new.ordered_at) & (table.c.event_id < new.event_id))
         )
     )
+    updated = [name for name in rows[0] if name not in ("detainee_id", "form_id")]
     session.execute(
         insert.on_conflict_do_update(
             index_elements=["detainee_id", "form_id"],
-            set_={name: insert.excluded[name] for name in draft},
+            set_={name: new[name] for name in updated},
             where=newer,
-        )
+        ),
+        rows,
     )
 
 

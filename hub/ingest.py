@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hub import roster
 from hub.db import dialect_insert
 from hub.devices import revoked_devices
-from hub.drafts import apply_questionnaire_progress, drop_answered
+from hub.drafts import apply_questionnaire_progresses, drop_answered
 from hub.models import DeadLetter, Detainee, Event, KioskState
 from hub.movements import apply_movements_verified
 from hub.responses import apply_questionnaire_response
@@ -37,13 +37,13 @@ from protocol.ids import is_event_id, utc_now
 # an entry are stored in `events` (and so in the detainee's timeline) and nothing more yet.
 HANDLERS: dict[str, Callable[[Session, EventBase], None]] = {
     "questionnaire.response": apply_questionnaire_response,
-    "questionnaire.progress": apply_questionnaire_progress,
     "training.enrolment_requested": apply_enrolment_request,
 }
 # Handlers that take all of a batch's events of their type at once: a few statements per
 # batch instead of a few per event (a fleet's checkpoints send many movements a second).
-# They run after the per-event handlers; their events touch nothing those do.
+# They run after the per-event handlers, whose effects they neither read nor write.
 BATCH_HANDLERS: dict[str, Callable[[Session, Sequence[EventBase]], None]] = {
+    "questionnaire.progress": apply_questionnaire_progresses,
     "movement.verified": apply_movements_verified,
 }
 # Events that change what their subject's wing kiosks show (drafts, facts, receipts,

@@ -206,6 +206,25 @@ def test_the_newest_draft_wins_whatever_order_the_events_arrive_in(
     assert drafts(wing, "nobody") == {}
 
 
+def test_one_batch_of_answers_keeps_each_persons_last_ones(wing: sessionmaker[Session]) -> None:
+    """Drafts are applied a batch at a time (hub.drafts.apply_questionnaire_progresses): the
+    same outcome as one by one, whatever the order within the batch."""
+    first = progress("d-1", at(1), "q1", {"education_level": "3"})
+    second = progress("d-1", at(2), "q2", {"education_level": "3", "qualification": "CAP"})
+    elsewhere = progress("d-2", at(1), "q1", {"education_level": "2"}, device=OTHER)
+    ingest(wing, second, elsewhere, first, second)
+    assert drafts(wing, "d-1") == {"masar_intake": ("q2", second.body.answers)}
+    assert drafts(wing, "d-2") == {"masar_intake": ("q1", {"education_level": "2"})}
+
+    before = progress("d-2", at(4), "q2", {"education_level": "2"}, device=OTHER)
+    sent = response("d-2", at(5), {"education_level": "2"}, device=OTHER)
+    again = progress("d-2", at(6), "q1", {"education_level": "4"}, device=OTHER)
+    ingest(wing, again, sent, before)  # begun again after sending: only that is kept
+    assert drafts(wing, "d-2") == {"masar_intake": ("q1", {"education_level": "4"})}
+    ingest(wing, response("d-2", at(7), {"education_level": "4"}, device=OTHER), before)
+    assert drafts(wing, "d-2") == {}
+
+
 def test_one_kiosks_drafts_and_responses_follow_its_seq_not_its_clock(
     wing: sessionmaker[Session],
 ) -> None:
