@@ -157,6 +157,33 @@ def test_the_newest_draft_wins_and_a_form_sent_since_has_none(
     assert drafts.load_draft(db, vault, "d-1", "masar_wishes") is None  # sent elsewhere
 
 
+def test_this_kiosks_own_drafts_and_receipts_follow_its_seq_not_its_clock(
+    kiosk: tuple[Database, TemplateVault],
+) -> None:
+    """The hub hands back this kiosk's own draft stamped a day ahead (its clock was wrong
+    then, protocol.ordering): answers typed here since, with the clock put right, still win,
+    and a receipt made since still ends the draft."""
+    db, vault = kiosk
+    apply(db, vault, record())
+    ahead = hub_draft(utc_now() + timedelta(days=1), "q5", {"q1": "then"})
+    ahead |= {"source": f"{SITE}/{DEVICE}", "seq": 1}  # this kiosk's first event
+    save(db, vault, "q2", {"q1": "now"})  # seq 1 here too: the fixture's store is new
+    save(db, vault, "q3", {"q1": "now", "q2": "again"})  # seq 2
+    apply(db, vault, record(hub_drafts=[ahead]))
+    draft = drafts.load_draft(db, vault, "d-1", "masar_wishes")
+    assert draft is not None and (draft.source, draft.current) == ("kiosk", "q3")
+
+    sent = {
+        "event_id": "y",
+        "form_id": "masar_wishes",
+        "completed_at": format_timestamp(utc_now() - timedelta(days=1)),  # a day behind
+        "source": f"{SITE}/{DEVICE}",
+        "seq": 3,
+    }
+    apply(db, vault, record(file={"receipts": [sent]}, hub_drafts=[ahead]))
+    assert drafts.load_draft(db, vault, "d-1", "masar_wishes") is None
+
+
 def test_sending_writes_one_response_drops_both_drafts_and_keeps_a_receipt(
     kiosk: tuple[Database, TemplateVault],
 ) -> None:
