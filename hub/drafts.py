@@ -21,14 +21,19 @@ from protocol.events import EventBase, QuestionnaireProgressEvent, Questionnaire
 from protocol.ids import utc_now
 from protocol.ordering import Stamp, capped, source_of
 
+# Set by hub.ingest.apply_batch in the session's info: when the batch arrived.
+RECEIVED_AT = "masar.received_at"
+
 
 class DraftError(ValueError):
     """The draft cannot be recorded; the message says why."""
 
 
-def arrival_stamp(event: EventBase) -> Stamp:
-    """The stamp of an event arriving now (its time capped at the hub's clock)."""
-    return Stamp(source_of(event.site, event.device), event.seq, capped(event.at, utc_now()))
+def arrival_stamp(session: Session, event: EventBase) -> Stamp:
+    """The stamp of an event arriving now: its time capped at the batch's arrival time
+    (``RECEIVED_AT`` in the session's info, as the events table records it)."""
+    received = session.info.get(RECEIVED_AT) or utc_now()
+    return Stamp(source_of(event.site, event.device), event.seq, capped(event.at, received))
 
 
 def _responses(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Stamp]]:
@@ -90,7 +95,7 @@ def apply_questionnaire_progresses(session: Session, events: Sequence[EventBase]
     newest: dict[tuple[str, str], tuple[EventBase, Stamp]] = {}
     for event in drafts:
         key = (str(event.subject), event.body.form_id)
-        candidate = (event, arrival_stamp(event))
+        candidate = (event, arrival_stamp(session, event))
         if any(not candidate[1].after(response) for response in answered.get(key, [])):
             continue  # sent since (or at the same moment): not brought back
         if key not in newest or _wins(candidate, newest[key]):
@@ -146,7 +151,7 @@ def drop_answered(session: Session, responses: Sequence[EventBase]) -> None:
     for event in responses:
         if isinstance(event, QuestionnaireResponseEvent) and event.subject is not None:
             key = (event.subject, event.body.form_id)
-            answered.setdefault(key, []).append(arrival_stamp(event))
+            answered.setdefault(key, []).append(arrival_stamp(session, event))
     if not answered:
         return
     table = Base.metadata.tables[QuestionnaireDraft.__tablename__]  # Core: no ORM work

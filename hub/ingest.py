@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from hub import roster
 from hub.db import dialect_insert
 from hub.devices import revoked_devices
-from hub.drafts import apply_questionnaire_progresses, drop_answered
+from hub.drafts import RECEIVED_AT, apply_questionnaire_progresses, drop_answered
 from hub.models import DeadLetter, Detainee, Event, KioskState
 from hub.movements import apply_movements_verified
 from hub.responses import apply_questionnaire_response
@@ -159,9 +159,14 @@ def apply_batch(
         handlers = dict(HANDLERS)
         for audited, handler in AUDITED_HANDLERS.items():
             handlers[audited] = _no_audit_key if audit_key is None else partial(handler, audit_key)
-        refused = _apply_effects(session, ordered, handlers)
-        applied = [e for e in ordered if e.id not in refused]
-        drop_answered(session, applied)
+        _lock_people(session, {e.subject for e in ordered if e.subject})
+        session.info[RECEIVED_AT] = now  # the arrival time drafts and responses are capped at
+        try:
+            refused = _apply_effects(session, ordered, handlers)
+            applied = [e for e in ordered if e.id not in refused]
+            drop_answered(session, applied)
+        finally:
+            session.info.pop(RECEIVED_AT, None)
         _note_subjects(session, {e.subject for e in applied if e.event_type in NOTED and e.subject})
         for new in ordered:
             if new.id not in refused:
@@ -193,6 +198,20 @@ def apply_batch(
 
 
 _REFUSALS = (ValueError, LookupError)
+
+
+def _lock_people(session: Session, subjects: set[str]) -> None:
+    """Lock the batch's people (PostgreSQL; SQLite has one writer at a time) before any
+    handler reads: two workers sharing one kiosk's events must not both decide from what the
+    other has not committed yet (a draft and the response that ends it, applied side by
+    side, would leave the draft). One statement, in id order, so they never deadlock."""
+    if subjects:
+        session.execute(
+            select(Detainee.id)
+            .where(Detainee.id.in_(sorted(subjects)))
+            .order_by(Detainee.id)
+            .with_for_update()
+        )
 
 
 def _no_audit_key(session: Session, event: EventBase) -> None:

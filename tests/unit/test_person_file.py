@@ -6,6 +6,8 @@ scheduled movements (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -223,6 +225,33 @@ def test_one_batch_of_answers_keeps_each_persons_last_ones(wing: sessionmaker[Se
     assert drafts(wing, "d-2") == {"masar_intake": ("q1", {"education_level": "4"})}
     ingest(wing, response("d-2", at(7), {"education_level": "4"}, device=OTHER), before)
     assert drafts(wing, "d-2") == {}
+
+
+def test_a_draft_and_its_response_applied_by_two_workers_at_once_leave_no_draft(
+    wing: sessionmaker[Session],
+) -> None:
+    """A shared subscription can hand one kiosk's last answer and its response to two
+    workers at the same moment: the second waits on the person's lock (hub.ingest), so it
+    sees what the first committed. (SQLite has one writer at a time anyway.)"""
+    now = datetime.now(UTC)
+    draft = progress("d-1", now - timedelta(seconds=2), "q3", {"education_level": "3"})
+    sent = response("d-1", now - timedelta(seconds=1), {"education_level": "3"})  # later seq
+    first = wing()
+    first.begin()
+    apply_batch(first, [incoming(draft)], audit_key=KEY)  # worker 1: not committed yet
+
+    def second_worker() -> None:
+        with wing.begin() as session:
+            apply_batch(session, [incoming(sent)], audit_key=KEY)
+
+    second = threading.Thread(target=second_worker)
+    second.start()
+    time.sleep(1.0)  # worker 2 is now waiting for worker 1
+    first.commit()
+    first.close()
+    second.join(30)
+    assert not second.is_alive()
+    assert drafts(wing, "d-1") == {}, "a sent questionnaire is still offered as a draft"
 
 
 def test_one_kiosks_drafts_and_responses_follow_its_seq_not_its_clock(
