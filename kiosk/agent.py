@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlite_utils import Database
 
-from kiosk import __version__, caches, model_files, outbox, store, withdrawn
+from kiosk import __version__, caches, drafts, model_files, outbox, store, withdrawn
 from kiosk.bus import BusUnavailable, Message, MqttBus
 from kiosk.caretaker import Caretaker, Job
 from kiosk.config import KioskConfig
@@ -339,6 +339,7 @@ class Agent:
         now = time.monotonic()
         with store.write(db):
             for ack in acks:
+                drafts.cap_at_arrival(db, self.vault, ack.committed, ack.at)
                 self.stats.confirmed += outbox.confirm(db, ack.committed)
                 self.stats.rejected += outbox.reject(db, ack.rejected)
         for ack in acks:

@@ -11,7 +11,7 @@ them with the person, on a wipe, and re-encrypts them with the cache key.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,6 +87,7 @@ def save_progress(
             "current": current,
             "answers": body.answers,
             "saved_at": format_timestamp(event.at),  # as the hub will know it
+            "event_id": event.id,  # to cap its stamp when the hub acknowledges it
             **_stamp(event.site, event.device, event.seq, event.at).as_fields(),
         }
         db.execute(
@@ -198,6 +199,53 @@ def submit(
             ],
         )
     return event.id
+
+
+def cap_at_arrival(
+    db: Database, vault: TemplateVault, event_ids: Sequence[str], hub_at: datetime
+) -> int:
+    """The hub acknowledged these events at ``hub_at`` (its clock): the stamps of this kiosk's
+    drafts and receipts made by them are capped there, as the hub caps them, so that a clock
+    running ahead here does not make them look newer than another kiosk's (protocol.ordering).
+    Nothing to do unless this kiosk's clock is ahead of the hub's. Needs an open write();
+    returns how many were capped."""
+    if not event_ids or utc_now() <= hub_at:
+        return 0
+    acknowledged, capped = set(event_ids), 0
+    marks = ",".join("?" * len(acknowledged))
+    receipts = db.execute(
+        f"SELECT event_id, detainee_id, sealed FROM local_receipts WHERE event_id IN ({marks})",  # nosec B608  # only "?" placeholders are joined in
+        sorted(acknowledged),
+    ).fetchall()
+    for event_id, detainee_id, sealed in receipts:
+        context = _receipt_context(detainee_id, event_id)
+        kept = _capped(caches.unseal(vault, sealed, context), "completed_at", hub_at)
+        if kept is not None:
+            db.execute(
+                "UPDATE local_receipts SET sealed = ? WHERE event_id = ?",
+                [caches.seal(vault, kept, context), event_id],
+            )
+            capped += 1
+    drafts = db.execute("SELECT detainee_id, form_id, sealed FROM local_drafts").fetchall()
+    for detainee_id, form_id, sealed in drafts:
+        context = _draft_context(detainee_id, form_id)
+        data = caches.unseal(vault, sealed, context)
+        kept = _capped(data, "saved_at", hub_at) if data.get("event_id") in acknowledged else None
+        if kept is not None:
+            db.execute(
+                "UPDATE local_drafts SET sealed = ? WHERE detainee_id = ? AND form_id = ?",
+                [caches.seal(vault, kept, context), detainee_id, form_id],
+            )
+            capped += 1
+    return capped
+
+
+def _capped(data: dict[str, Any], time_key: str, hub_at: datetime) -> dict[str, Any] | None:
+    """``data`` with its stamp's time capped at ``hub_at``; None when it is not later."""
+    stamp = stamp_from(data, time_key)
+    if stamp is None or stamp.at <= hub_at:
+        return None
+    return {**data, "ordered_at": format_timestamp(hub_at)}
 
 
 def receipts(db: Database, vault: TemplateVault, detainee_id: str) -> list[dict[str, Any]]:

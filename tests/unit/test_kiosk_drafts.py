@@ -184,6 +184,30 @@ def test_this_kiosks_own_drafts_and_receipts_follow_its_seq_not_its_clock(
     assert drafts.load_draft(db, vault, "d-1", "masar_wishes") is None
 
 
+def test_a_kiosk_ahead_of_the_hub_caps_its_own_stamps_when_the_hub_acknowledges(
+    kiosk: tuple[Database, TemplateVault],
+) -> None:
+    """This kiosk's clock is a day ahead of the hub's: its draft, once acknowledged, counts as
+    made when the hub received it, so the form the person then sent at another kiosk an hour
+    later ends it (uncapped, the draft would look a day newer and be offered again)."""
+    db, vault = kiosk
+    apply(db, vault, record())
+    save(db, vault, "q2", {"q1": "here"})
+    hub_at = utc_now() - timedelta(days=1)  # the hub's clock when it acknowledged
+    with store.write(db):
+        assert drafts.cap_at_arrival(db, vault, [queued(db)[0].id], hub_at) == 1
+        assert drafts.cap_at_arrival(db, vault, [queued(db)[0].id], hub_at) == 0  # once
+    elsewhere = {
+        "event_id": "z",
+        "form_id": "masar_wishes",
+        "completed_at": format_timestamp(hub_at + timedelta(hours=1)),
+        "source": f"{SITE}/wing-a-2",
+        "seq": 40,
+    }
+    apply(db, vault, record(file={"receipts": [elsewhere]}))
+    assert drafts.load_draft(db, vault, "d-1", "masar_wishes") is None
+
+
 def test_sending_writes_one_response_drops_both_drafts_and_keeps_a_receipt(
     kiosk: tuple[Database, TemplateVault],
 ) -> None:
