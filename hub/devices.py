@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from hub.audit import Trail
-from hub.models import Device, EnrolmentToken, KioskState, as_utc
+from hub.models import Device, DeviceStream, EnrolmentToken, KioskState, as_utc
 from hub.roster import register_device
 from protocol.ids import format_timestamp, is_identifier, utc_now
 from provisioning.ca import CAError, SiteCA, device_identity
@@ -132,6 +132,7 @@ class Enrolled:
     mode: str
     certificate: bytes  # PEM
     ca: bytes  # PEM
+    next_seq: int  # after every seq the hub holds from this device id (a replaced kiosk)
 
 
 def redeem(
@@ -176,8 +177,15 @@ def redeem(
         None,
         {"site": row.site, "device": row.device, "serial": str(issued.serial)},
     )
+    stream = session.get(DeviceStream, (row.site, row.device))
     return Enrolled(
-        row.site, row.device, device.wing, device.mode, issued.pem, ca.cert_path.read_bytes()
+        row.site,
+        row.device,
+        device.wing,
+        device.mode,
+        issued.pem,
+        ca.cert_path.read_bytes(),
+        next_seq=(0 if stream is None else int(stream.max_seq)) + 1,
     )
 
 

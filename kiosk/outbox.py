@@ -26,14 +26,24 @@ class OutboxEvent:
     payload: bytes
 
 
-def _next_seq(db: Database) -> int:
+def last_seq(db: Database) -> int:
+    """The seq of the last event recorded here (0: none yet)."""
     row = db.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()
-    value = 1 if row is None else row[0] + 1
+    return 0 if row is None else int(row[0])
+
+
+def raise_seq(db: Database, at_least: int) -> None:
+    """Make the last seq at least ``at_least`` (never lower it). Needs an open write()."""
     db.execute(
         "INSERT INTO counters(name, value) VALUES ('seq', ?) "
-        "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-        [value],
+        "ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+        [at_least],
     )
+
+
+def _next_seq(db: Database) -> int:
+    value = last_seq(db) + 1
+    raise_seq(db, value)
     return value
 
 

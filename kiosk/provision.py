@@ -28,9 +28,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from kiosk import withdrawn
+from kiosk.store import FIRST_SEQ_FILE
 from kiosk.untrusted import untrusted_words
 from provisioning.ca import new_device_key
 
@@ -62,6 +63,7 @@ class _Answer(BaseModel):
     certificate: str
     ca: str
     broker: _Broker
+    next_seq: int = Field(default=1, ge=1)  # a hub from before it was sent: from 1
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,7 @@ def provision(
         secrets_dir / "device.key": key_pem,
         tls_dir / "device.crt": answer.certificate.encode(),
         tls_dir / "ca.crt": ca_pem,
+        data_dir / FIRST_SEQ_FILE: f"{answer.next_seq}\n".encode(),  # read by kiosk.store
     }
     named = {"keyfile": secrets_dir / "device.key"}
     if credstore is not None:

@@ -13,6 +13,11 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from kiosk import outbox
+
+# Written by `masar kiosk provision` beside the store: the seq the kiosk's next event carries.
+FIRST_SEQ_FILE = "first-seq"
+
 __all__ = ["Database", "migrations", "open_store", "write"]
 
 migrations = Migrations("kiosk")
@@ -105,7 +110,21 @@ def open_store(path: Path) -> Database:
     if migrations.pending(db):
         with write(db):  # IMMEDIATE: two threads opening the store at once take turns
             migrations.apply(db)
+    _continue_seq(db, path.parent / FIRST_SEQ_FILE)
     return db
+
+
+def _continue_seq(db: Database, floor_file: Path) -> None:
+    """A kiosk enrolled under a device id the hub has heard from before (a Pi replaced, its
+    store new) must continue that id's seq, never repeat it: `masar kiosk provision` leaves
+    the hub's next seq in ``floor_file``, and the counter is raised to it if below."""
+    try:
+        first = int(floor_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return
+    if outbox.last_seq(db) < first - 1:
+        with write(db):
+            outbox.raise_seq(db, first - 1)
 
 
 @contextmanager

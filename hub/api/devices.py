@@ -76,6 +76,7 @@ def provision(session: Session, body: ProvisionIn) -> ProvisionOut:
         certificate=enrolled.certificate.decode(),
         ca=enrolled.ca.decode(),
         broker=BrokerAddress(host=config.fleet.broker_host, port=config.fleet.broker_port),
+        next_seq=enrolled.next_seq,
     )
 
 

@@ -206,6 +206,11 @@ class ProvisionOut(BaseModel):
     certificate: str = Field(description="PEM: the kiosk's certificate, signed by the site CA")
     ca: str = Field(description="PEM: the site CA certificate")
     broker: BrokerAddress
+    next_seq: int = Field(
+        ge=1,
+        description="the seq of the kiosk's next event: after every seq the hub holds from this "
+        "device id, so that a kiosk replaced under the same name continues and never repeats",
+    )
 
 
 class DeviceIn(BaseModel):

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import Flask
+from sqlite_utils import Database
 from werkzeug.serving import make_server
 
 from hub import devices
@@ -25,12 +26,13 @@ from hub.app import create_app
 from hub.audit import Trail
 from hub.config import FleetConfig, HubConfig
 from hub.db import session_factory
-from hub.models import Device
-from kiosk import withdrawn
+from hub.models import Device, DeviceStream
+from kiosk import outbox, store, withdrawn
 from kiosk.app import create_app as create_kiosk_app
 from kiosk.config import load_config
 from kiosk.provision import SERVICE_CREDENTIALS
 from masar.cli import cli
+from protocol.events import TrainingEnrolmentRequested, TrainingEnrolmentRequestedEvent
 from protocol.ids import utc_now
 from provisioning.ca import SiteCA, device_identity
 
@@ -162,6 +164,44 @@ def test_a_kiosk_enrols_with_its_token_once(tmp_path: Path) -> None:
         assert certificate.serial_number in hub.ca.revoked()  # the old key is shut out
         assert tls.keyfile.read_bytes() != before["data/tls/device.key"]
         assert load_config(kiosk / "kiosk.toml").ui.port == 8099
+
+
+def test_a_kiosk_replaced_under_the_same_name_continues_its_seq(tmp_path: Path) -> None:
+    """The hub has events up to seq 41 from wing-a-1; a new Pi enrolled as wing-a-1 starts
+    at 42 (seq orders a kiosk's drafts and answers: a repeated one would lose them), and a
+    store already further on is never put back."""
+    kiosk = tmp_path / "kiosk"
+    with running_hub(tmp_path / "hub") as hub:
+        sessions = session_factory(hub.app.extensions["masar_engines"][1])
+        token = hub.invite("wing-a-1")
+        with sessions.begin() as session:
+            session.add(DeviceStream(site=SITE, device="wing-a-1", max_seq=41, event_count=41))
+        code, output = provision(hub.url, token, kiosk)
+        assert code == 0, output
+        config = load_config(kiosk / "kiosk.toml")
+        db = store.open_store(config.store_path)
+        try:
+            assert [record_one(db) for _ in range(2)] == [42, 43]
+            with store.write(db):
+                outbox.raise_seq(db, 60)
+        finally:
+            db.close()
+        code, output = provision(hub.url, hub.invite("wing-a-1"), kiosk, "--force")
+        assert code == 0, output
+        db = store.open_store(config.store_path)
+        try:
+            assert record_one(db) == 61
+        finally:
+            db.close()
+
+
+def record_one(db: Database) -> int:
+    body = TrainingEnrolmentRequested(programme_id="p-1")
+    with store.write(db):
+        event = outbox.record(
+            db, TrainingEnrolmentRequestedEvent, body, site=SITE, device="wing-a-1", subject="d"
+        )
+    return event.seq
 
 
 def test_the_token_is_sent_only_to_the_hub_holding_its_ca(tmp_path: Path) -> None:
