@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db import dialect_insert
-from hub.models import Base, Detainee, Event, QuestionnaireDraft, as_utc
+from hub.models import Detainee, Event, QuestionnaireDraft, as_utc
 from protocol.events import EventBase, QuestionnaireProgressEvent, QuestionnaireResponseEvent
 from protocol.ids import utc_now
-from protocol.ordering import Stamp, capped, source_of
+from protocol.ordering import Stamp, capped, resumed_from, source_of
 
 # Set by hub.ingest.apply_batch in the session's info: when the batch arrived.
 RECEIVED_AT = "masar.received_at"
@@ -31,9 +31,26 @@ class DraftError(ValueError):
 
 def arrival_stamp(session: Session, event: EventBase) -> Stamp:
     """The stamp of an event arriving now: its time capped at the batch's arrival time
-    (``RECEIVED_AT`` in the session's info, as the events table records it)."""
+    (``RECEIVED_AT`` in the session's info, as the events table records it), and the draft
+    it went on from."""
     received = session.info.get(RECEIVED_AT) or utc_now()
-    return Stamp(source_of(event.site, event.device), event.seq, capped(event.at, received))
+    resumed = getattr(getattr(event, "body", None), "resumed", None)  # progress, response
+    return Stamp(
+        source_of(event.site, event.device),
+        event.seq,
+        capped(event.at, received),
+        None if resumed is None else (source_of(resumed.site, resumed.device), resumed.seq),
+    )
+
+
+def stamp_of(draft: QuestionnaireDraft) -> Stamp:
+    """A kept draft's stamp, as it was when it arrived."""
+    resumed = (
+        None
+        if draft.resumed_source is None or draft.resumed_seq is None
+        else (draft.resumed_source, int(draft.resumed_seq))
+    )
+    return Stamp(draft.source, int(draft.seq), as_utc(draft.ordered_at), resumed)
 
 
 def _responses(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], list[Stamp]]:
@@ -49,22 +66,24 @@ def _responses(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, 
             Event.seq,
             Event.at,
             Event.received_at,
+            Event.body["resumed"],
         ).where(
             Event.subject.in_(sorted({subject for subject, _ in keys})),
             Event.type == "questionnaire.response",
         )
     )
-    for subject, form_id, site, device, seq, at, received_at in rows:
+    for subject, form_id, site, device, seq, at, received_at, resumed in rows:
         if (subject, form_id) in keys:
-            stamp = Stamp(source_of(site, device), seq, capped(as_utc(at), as_utc(received_at)))
+            at = capped(as_utc(at), as_utc(received_at))
+            stamp = Stamp(source_of(site, device), seq, at, resumed_from(resumed))
             found.setdefault((subject, form_id), []).append(stamp)
     return found
 
 
-def _wins(new: tuple[EventBase, Stamp], kept: tuple[EventBase, Stamp]) -> bool:
-    """The draft kept between two of one person and form: Stamp.after, a tie to the later
-    event id (as the upsert below decides against the stored one)."""
-    return new[1].after(kept[1]) or (not kept[1].after(new[1]) and new[0].id > kept[0].id)
+def _wins(new: tuple[str, Stamp], kept: tuple[str, Stamp]) -> bool:
+    """Which of two drafts (event id, stamp) of one person and form is kept: Stamp.after, a
+    tie to the later event id."""
+    return new[1].after(kept[1]) or (not kept[1].after(new[1]) and new[0] > kept[0])
 
 
 def apply_questionnaire_progress(session: Session, event: EventBase) -> None:
@@ -74,9 +93,10 @@ def apply_questionnaire_progress(session: Session, event: EventBase) -> None:
 
 def apply_questionnaire_progresses(session: Session, events: Sequence[EventBase]) -> None:
     """Ingest handler for a batch's ``questionnaire.progress`` events (one at every answer a
-    person gives): each person's newest draft of each form is kept unless a response the hub
-    holds is not older; three statements for the whole batch. (hub.ingest notes the people
-    for their wing's kiosks, once per batch.)
+    person gives): each person's newest draft of each form is kept (protocol.ordering,
+    against the one the hub holds) unless a response the hub holds is not older; four
+    statements for the whole batch. hub.ingest has locked the people, so what is read here
+    stays true until the batch commits; it also notes them for their wing's kiosks.
 
     A draft of a person the hub does not know changes nothing (the event itself is kept).
     """
@@ -91,20 +111,29 @@ def apply_questionnaire_progresses(session: Session, events: Sequence[EventBase]
         return
     known = set(session.scalars(select(Detainee.id).where(Detainee.id.in_(subjects))))
     drafts = [e for e in progresses if e.subject in known]
-    answered = _responses(session, {(str(e.subject), e.body.form_id) for e in drafts})
-    newest: dict[tuple[str, str], tuple[EventBase, Stamp]] = {}
+    keys = {(str(e.subject), e.body.form_id) for e in drafts}
+    answered = _responses(session, keys)
+    newest: dict[tuple[str, str], tuple[str, Stamp]] = {
+        (kept.detainee_id, kept.form_id): (kept.event_id, stamp_of(kept))
+        for kept in session.scalars(
+            select(QuestionnaireDraft)
+            .where(QuestionnaireDraft.detainee_id.in_(subjects))
+            .execution_options(populate_existing=True)  # the upserts below are Core
+        )
+    }
+    chosen: dict[tuple[str, str], QuestionnaireProgressEvent] = {}
     for event in drafts:
         key = (str(event.subject), event.body.form_id)
-        candidate = (event, arrival_stamp(session, event))
+        candidate = (event.id, arrival_stamp(session, event))
         if any(not candidate[1].after(response) for response in answered.get(key, [])):
             continue  # sent since (or at the same moment): not brought back
         if key not in newest or _wins(candidate, newest[key]):
-            newest[key] = candidate
-    if not newest:
+            newest[key], chosen[key] = candidate, event
+    if not chosen:
         return
     rows = []
-    for (subject, form_id), (event, stamp) in sorted(newest.items()):
-        assert isinstance(event, QuestionnaireProgressEvent)
+    for (subject, form_id), event in sorted(chosen.items()):
+        stamp = newest[(subject, form_id)][1]
         rows.append(
             {
                 "detainee_id": subject,
@@ -118,26 +147,16 @@ def apply_questionnaire_progresses(session: Session, events: Sequence[EventBase]
                 "source": stamp.source,
                 "seq": stamp.seq,
                 "ordered_at": stamp.at,
+                "resumed_source": None if stamp.resumed is None else stamp.resumed[0],
+                "resumed_seq": None if stamp.resumed is None else stamp.resumed[1],
             }
         )
-    table = QuestionnaireDraft.__table__
-    insert = dialect_insert(session, table)
-    new = insert.excluded
-    newer = (  # Stamp.after, in SQL: the arriving draft is newer than the one kept
-        (table.c.source == new.source) & (table.c.seq < new.seq)
-    ) | (
-        table.c.source.is_distinct_from(new.source)
-        & (
-            (table.c.ordered_at < new.ordered_at)
-            | ((table.c.ordered_at == new.ordered_at) & (table.c.event_id < new.event_id))
-        )
-    )
+    insert = dialect_insert(session, QuestionnaireDraft.__table__)
     updated = [name for name in rows[0] if name not in ("detainee_id", "form_id")]
     session.execute(
         insert.on_conflict_do_update(
             index_elements=["detainee_id", "form_id"],
-            set_={name: new[name] for name in updated},
-            where=newer,
+            set_={name: insert.excluded[name] for name in updated},
         ),
         rows,
     )
@@ -154,28 +173,15 @@ def drop_answered(session: Session, responses: Sequence[EventBase]) -> None:
             answered.setdefault(key, []).append(arrival_stamp(session, event))
     if not answered:
         return
-    table = Base.metadata.tables[QuestionnaireDraft.__tablename__]  # Core: no ORM work
-    drafts = session.execute(
-        select(
-            table.c.detainee_id,
-            table.c.form_id,
-            table.c.event_id,
-            table.c.source,
-            table.c.seq,
-            table.c.ordered_at,
-        ).where(table.c.detainee_id.in_(sorted({subject for subject, _ in answered})))
+    drafts = session.scalars(
+        select(QuestionnaireDraft)
+        .where(QuestionnaireDraft.detainee_id.in_(sorted({subject for subject, _ in answered})))
+        .execution_options(populate_existing=True)  # as the batch's upserts left them
     ).all()
-    for detainee_id, form_id, event_id, source, seq, ordered_at in drafts:
-        draft = Stamp(source, seq, as_utc(ordered_at))
-        sent = answered.get((detainee_id, form_id), [])
-        if any(not draft.after(response) for response in sent):
-            session.execute(
-                delete(table).where(
-                    table.c.detainee_id == detainee_id,
-                    table.c.form_id == form_id,
-                    table.c.event_id == event_id,
-                )
-            )
+    for draft in drafts:
+        sent = answered.get((draft.detainee_id, draft.form_id), [])
+        if any(not stamp_of(draft).after(response) for response in sent):
+            session.delete(draft)
 
 
 def drafts_of(session: Session, detainee_ids: Sequence[str]) -> dict[str, list[QuestionnaireDraft]]:

@@ -526,6 +526,8 @@ class QuestionnaireDraft(Base):
     ordered_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), doc="the event's at, capped at its arrival"
     )
+    resumed_source: Mapped[str | None] = mapped_column(String(130), doc="went on from: kiosk")
+    resumed_seq: Mapped[int | None] = mapped_column(BigInteger, doc="... and its seq")
 
 
 # --- reintegration ---------------------------------------------------------------------------

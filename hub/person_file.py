@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from hub import classifications
 from hub.assignments import assignments_of_many
-from hub.drafts import drafts_of
+from hub.drafts import drafts_of, stamp_of
 from hub.health import HEALTH_FORMS
 from hub.models import Detainee, Device, Enrolment, Event, QuestionnaireDraft, as_utc
 from hub.movements import pending_schedules
@@ -32,7 +32,7 @@ from hub.profiles import current_facts_many
 from hub.training import eligible_programmes_many, enrolments_of_many
 from protocol import dumps
 from protocol.ids import format_timestamp
-from protocol.ordering import Stamp, capped, source_of
+from protocol.ordering import Stamp, capped, resumed_from, source_of
 
 # Facts a person is shown at a kiosk: named one by one, so that a fact added later reaches
 # kiosks only once someone decides it may.
@@ -235,6 +235,7 @@ def _receipts(session: Session, detainee_ids: Sequence[str]) -> dict[str, list[d
             Event.device,
             Event.seq,
             Event.at,
+            Event.body["resumed"].label("resumed"),
             func.row_number()
             .over(partition_by=Event.subject, order_by=(Event.at.desc(), Event.id.desc()))
             .label("n"),
@@ -247,7 +248,8 @@ def _receipts(session: Session, detainee_ids: Sequence[str]) -> dict[str, list[d
         select(newest).where(newest.c.n <= MAX_RECEIPTS).order_by(newest.c.subject, newest.c.n)
     ):
         received_at = as_utc(row.received_at)
-        stamp = Stamp(source_of(row.site, row.device), row.seq, capped(as_utc(row.at), received_at))
+        at = capped(as_utc(row.at), received_at)
+        stamp = Stamp(source_of(row.site, row.device), row.seq, at, resumed_from(row.resumed))
         found.setdefault(row.subject, []).append(
             {
                 "event_id": row.id,
@@ -274,7 +276,7 @@ def _drafts(drafts: Sequence[QuestionnaireDraft], room: int) -> list[dict[str, A
             "current": draft.current,
             "answers": draft.answers,
             "saved_at": _moment(draft.saved_at),
-            **Stamp(draft.source, draft.seq, as_utc(draft.ordered_at)).as_fields(),
+            **stamp_of(draft).as_fields(),
         }
         size = len(dumps(entry)) + 1
         if size <= room:

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlite_utils import Database
 
 from kiosk import caches, outbox, store
 from kiosk.vault import TemplateVault
 from protocol.events import (
+    DraftRef,
     QuestionnaireProgress,
     QuestionnaireProgressEvent,
     QuestionnaireResponse,
@@ -68,15 +70,16 @@ def save_progress(
     answers: Mapping[str, Any],
 ) -> None:
     """Keep the answers so far and the question to show next, here and (through the outbox)
-    at the hub, in one transaction."""
-    body = QuestionnaireProgress(
-        form_id=form_id,
-        form_version=version,
-        language=language,
-        current=current,
-        answers=dict(answers),
-    )
+    at the hub, in one transaction; they name the other kiosk's draft they went on from."""
     with store.write(db):
+        body = QuestionnaireProgress(
+            form_id=form_id,
+            form_version=version,
+            language=language,
+            current=current,
+            answers=dict(answers),
+            resumed=_went_on_from(db, vault, detainee_id, form_id, source_of(site, device)),
+        )
         event = outbox.record(
             db, QuestionnaireProgressEvent, body, site=site, device=device, subject=detainee_id
         )
@@ -88,7 +91,7 @@ def save_progress(
             "answers": body.answers,
             "saved_at": format_timestamp(event.at),  # as the hub will know it
             "event_id": event.id,  # to cap its stamp when the hub acknowledges it
-            **_stamp(event.site, event.device, event.seq, event.at).as_fields(),
+            **_stamp(event.site, event.device, event.seq, event.at, body.resumed).as_fields(),
         }
         db.execute(
             "INSERT OR REPLACE INTO local_drafts(detainee_id, form_id, sealed) VALUES (?, ?, ?)",
@@ -96,9 +99,32 @@ def save_progress(
         )
 
 
-def _stamp(site: str, device: str, seq: int, at: datetime) -> Stamp:
+def _stamp(site: str, device: str, seq: int, at: datetime, resumed: DraftRef | None) -> Stamp:
     """This kiosk's stamp of its own event (its clock is all it has; the hub caps it)."""
-    return Stamp(source_of(site, device), seq, at)
+    went_on = None if resumed is None else (source_of(resumed.site, resumed.device), resumed.seq)
+    return Stamp(source_of(site, device), seq, at, went_on)
+
+
+def _went_on_from(
+    db: Database, vault: TemplateVault, detainee_id: str, form_id: str, here: str
+) -> DraftRef | None:
+    """The other kiosk's draft that answers given now go on from (protocol.ordering): the
+    draft the person sees, if another kiosk's, or else the one that draft went on from."""
+    seen = load_draft(db, vault, detainee_id, form_id)
+    if seen is None:
+        return None
+    stamp = seen.stamp
+    if stamp.source is not None and stamp.source != here:
+        source, seq = stamp.source, stamp.seq
+    elif stamp.resumed is not None:
+        source, seq = stamp.resumed
+    else:
+        return None
+    site, _, device = source.partition("/")
+    try:
+        return DraftRef(site=site, device=device, seq=seq)
+    except ValidationError:  # a stamp this kiosk cannot name: order by time as before
+        return None
 
 
 def _as_draft(data: Mapping[str, Any], source: str) -> Draft | None:
@@ -168,15 +194,16 @@ def submit(
     drafts dropped and a receipt kept, in one transaction. Returns the event id (the
     receipt). ``started_at`` may be an RFC 3339 string."""
     started = datetime.fromisoformat(started_at) if isinstance(started_at, str) else started_at
-    body = QuestionnaireResponse(
-        form_id=form_id,
-        form_version=version,
-        language=language,
-        started_at=started,
-        completed_at=utc_now(),
-        answers=dict(answers),
-    )
     with store.write(db):
+        body = QuestionnaireResponse(
+            form_id=form_id,
+            form_version=version,
+            language=language,
+            started_at=started,
+            completed_at=utc_now(),
+            answers=dict(answers),
+            resumed=_went_on_from(db, vault, detainee_id, form_id, source_of(site, device)),
+        )
         event = outbox.record(
             db, QuestionnaireResponseEvent, body, site=site, device=device, subject=detainee_id
         )
@@ -188,7 +215,7 @@ def submit(
         receipt = {
             "form_id": form_id,
             "completed_at": format_timestamp(body.completed_at),
-            **_stamp(site, device, event.seq, event.at).as_fields(),
+            **_stamp(site, device, event.seq, event.at, body.resumed).as_fields(),
         }
         db.execute(
             "INSERT INTO local_receipts(event_id, detainee_id, sealed) VALUES (?, ?, ?)",

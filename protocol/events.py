@@ -91,6 +91,15 @@ class Identification(WireModel):
     outcome: Literal["matched", "not_matched", "abandoned"]
 
 
+class DraftRef(WireModel):
+    """Which draft a questionnaire's answers went on from, when it was saved at another
+    kiosk: whatever the two kiosks' clocks say, they come after it (protocol.ordering)."""
+
+    site: Identifier
+    device: Identifier
+    seq: Annotated[int, Field(ge=1, description="that kiosk's seq of the draft's event")]
+
+
 class QuestionnaireResponse(WireModel):
     """A completed questionnaire; answers are keyed by the XLSForm field name."""
 
@@ -100,6 +109,9 @@ class QuestionnaireResponse(WireModel):
     started_at: Timestamp
     completed_at: Timestamp
     answers: dict[str, Any]
+    resumed: DraftRef | None = Field(
+        default=None, description="the other kiosk's draft these answers went on from, if any"
+    )
 
 
 class QuestionnaireProgress(WireModel):
@@ -113,6 +125,9 @@ class QuestionnaireProgress(WireModel):
         str, Field(min_length=1, max_length=128, description="the question shown (field name)")
     ]
     answers: dict[str, Any]
+    resumed: DraftRef | None = Field(
+        default=None, description="the other kiosk's draft these answers went on from, if any"
+    )
 
 
 class TrainingEnrolmentRequested(WireModel):

@@ -208,6 +208,48 @@ def test_a_kiosk_ahead_of_the_hub_caps_its_own_stamps_when_the_hub_acknowledges(
     assert drafts.load_draft(db, vault, "d-1", "masar_wishes") is None
 
 
+def test_answers_given_here_after_another_kiosks_draft_name_it_and_come_after_it(
+    kiosk: tuple[Database, TemplateVault],
+) -> None:
+    """The person began at wing-a-2 and goes on here, where the clock is an hour behind: the
+    answers name the draft they went on from, so they win here and at the hub, and the
+    response names it too."""
+    db, vault = kiosk
+    elsewhere = hub_draft(utc_now() + timedelta(hours=1), "q2", {"q1": "there"})
+    elsewhere |= {"source": f"{SITE}/wing-a-2", "seq": 7}
+    apply(db, vault, record(hub_drafts=[elsewhere]))
+    seen = drafts.load_draft(db, vault, "d-1", "masar_wishes")
+    assert seen is not None and seen.source == "hub"
+    save(db, vault, "q3", {"q1": "there", "q2": "here"})
+    [saved] = queued(db)
+    assert isinstance(saved, QuestionnaireProgressEvent) and saved.body.resumed is not None
+    assert (saved.body.resumed.device, saved.body.resumed.seq) == ("wing-a-2", 7)
+    apply(db, vault, record(hub_drafts=[elsewhere]))  # the hub has not had it yet
+    mine = drafts.load_draft(db, vault, "d-1", "masar_wishes")
+    assert mine is not None and (mine.source, mine.current) == ("kiosk", "q3")
+    save(db, vault, "q4", {"q1": "there", "q2": "here", "q3": "on"})  # still went on from it
+    again = queued(db)[1]
+    assert isinstance(again, QuestionnaireProgressEvent)
+    assert again.body.resumed == saved.body.resumed
+
+    drafts.submit(
+        db,
+        vault,
+        site=SITE,
+        device=DEVICE,
+        detainee_id="d-1",
+        form_id="masar_wishes",
+        version="2025.1",
+        language="fr",
+        started_at=utc_now(),
+        answers={"q1": "there"},
+    )
+    sent = queued(db)[-1]
+    assert isinstance(sent, QuestionnaireResponseEvent) and sent.body.resumed == saved.body.resumed
+    apply(db, vault, record(hub_drafts=[elsewhere]))  # still not at the hub: not offered
+    assert drafts.load_draft(db, vault, "d-1", "masar_wishes") is None
+
+
 def test_sending_writes_one_response_drops_both_drafts_and_keeps_a_receipt(
     kiosk: tuple[Database, TemplateVault],
 ) -> None:

@@ -34,6 +34,7 @@ from hub.seed import seed_kiosk_wing
 from hub.syncer import answer
 from protocol import MAX_PAYLOAD_BYTES, SyncRequest, dumps, encode, uuid7
 from protocol.events import (
+    DraftRef,
     EventBase,
     MovementVerified,
     MovementVerifiedEvent,
@@ -66,6 +67,7 @@ def progress(
     answers: dict[str, Any],
     form: str = "masar_intake",
     device: str = DEVICE,
+    resumed: EventBase | None = None,
 ) -> QuestionnaireProgressEvent:
     return QuestionnaireProgressEvent(
         id=uuid7(),
@@ -75,7 +77,12 @@ def progress(
         at=when,
         subject=subject,
         body=QuestionnaireProgress(
-            form_id=form, form_version="2025.1", language="ar", current=current, answers=answers
+            form_id=form,
+            form_version="2025.1",
+            language="ar",
+            current=current,
+            answers=answers,
+            resumed=ref(resumed),
         ),
     )
 
@@ -86,6 +93,7 @@ def response(
     answers: dict[str, Any],
     form: str = "masar_intake",
     device: str = DEVICE,
+    resumed: EventBase | None = None,
 ) -> QuestionnaireResponseEvent:
     return QuestionnaireResponseEvent(
         id=uuid7(),
@@ -101,8 +109,14 @@ def response(
             started_at=when - timedelta(minutes=5),
             completed_at=when,
             answers=answers,
+            resumed=ref(resumed),
         ),
     )
+
+
+def ref(draft: EventBase | None) -> DraftRef | None:
+    """The link to the draft (another kiosk's) that answers went on from."""
+    return None if draft is None else DraftRef(site=draft.site, device=draft.device, seq=draft.seq)
 
 
 def moved(subject: str, when: datetime, to: str) -> MovementVerifiedEvent:
@@ -227,6 +241,29 @@ def test_one_batch_of_answers_keeps_each_persons_last_ones(wing: sessionmaker[Se
     assert drafts(wing, "d-2") == {}
 
 
+def test_answers_resumed_at_a_kiosk_whose_clock_is_behind_come_after_what_they_resumed(
+    wing: sessionmaker[Session],
+) -> None:
+    """The person began at one kiosk and went on at another whose clock is an hour behind:
+    the answers there name the draft they went on from (protocol.ordering), so they are kept,
+    a late older draft of the first kiosk does not come back, and the response ends it."""
+    now = datetime.now(UTC)
+    behind = now - timedelta(hours=1)
+    older = progress("d-2", now - timedelta(minutes=6), "q1", {})  # arrives late
+    begun = progress("d-2", now - timedelta(minutes=5), "q2", {"education_level": "3"})
+    ingest(wing, begun)
+    went_on = progress(
+        "d-2", behind, "q3", {"education_level": "3", "x": 1}, device=OTHER, resumed=begun
+    )
+    ingest(wing, went_on)
+    assert drafts(wing, "d-2") == {"masar_intake": ("q3", went_on.body.answers)}
+    ingest(wing, older)
+    assert drafts(wing, "d-2")["masar_intake"][0] == "q3"
+    sent = response("d-2", behind + timedelta(minutes=1), {"x": 1}, device=OTHER, resumed=begun)
+    ingest(wing, sent)
+    assert drafts(wing, "d-2") == {}
+
+
 def test_a_draft_and_its_response_applied_by_two_workers_at_once_leave_no_draft(
     wing: sessionmaker[Session],
 ) -> None:
@@ -297,6 +334,7 @@ def test_each_write_that_changes_a_file_reaches_the_wing_kiosk_in_the_next_delta
             "source": f"{SITE}/{DEVICE}",  # its stamp (protocol.ordering)
             "seq": saved.seq,
             "ordered_at": "2026-11-29T09:01:00.000Z",
+            "resumed": None,  # begun here, not at another kiosk
         }
     ]
 
@@ -313,6 +351,7 @@ def test_each_write_that_changes_a_file_reaches_the_wing_kiosk_in_the_next_delta
             "source": f"{SITE}/{DEVICE}",
             "seq": sent.seq,
             "ordered_at": "2026-11-29T09:02:00.000Z",
+            "resumed": None,
         }
     ]
     assert {(f["fact"], f["value"], f["provenance"]) for f in file["facts"]} == {

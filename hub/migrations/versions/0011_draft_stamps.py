@@ -1,6 +1,8 @@
-"""A draft's stamp (protocol.ordering): the kiosk and seq of the event that saved it, and its
-time capped at its arrival, so that drafts and responses are ordered by seq within a kiosk
-and never by a kiosk clock ahead of the hub's. Existing drafts take their event's stamp.
+"""A draft's stamp (protocol.ordering): the kiosk and seq of the event that saved it, its
+time capped at its arrival, and the other kiosk's draft it went on from (resumed_source,
+resumed_seq), so that drafts and responses are ordered by seq within a kiosk, after what
+they resumed, and never by a kiosk clock ahead of the hub's. Existing drafts take their
+event's stamp.
 
 Revision ID: 0011
 """
@@ -19,6 +21,8 @@ def upgrade() -> None:
         table.add_column(sa.Column("source", sa.String(130)))
         table.add_column(sa.Column("seq", sa.BigInteger, nullable=False, server_default="0"))
         table.add_column(sa.Column("ordered_at", sa.DateTime(timezone=True)))
+        table.add_column(sa.Column("resumed_source", sa.String(130)))
+        table.add_column(sa.Column("resumed_seq", sa.BigInteger))
     op.execute(
         "UPDATE questionnaire_drafts SET "
         "source = (SELECT e.site || '/' || e.device FROM events e WHERE e.id = event_id), "
@@ -32,5 +36,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("questionnaire_drafts") as table:
-        for column in ("ordered_at", "seq", "source"):
+        for column in ("resumed_seq", "resumed_source", "ordered_at", "seq", "source"):
             table.drop_column(column)
