@@ -95,6 +95,24 @@ def save(db: Database, vault: TemplateVault, current: str, answers: dict[str, An
     )
 
 
+def send(
+    db: Database, vault: TemplateVault, answers: dict[str, Any], form_id: str = "masar_wishes"
+) -> str:
+    """Send d-1's questionnaire as the kiosk's Send button does; the receipt (event id)."""
+    return drafts.submit(
+        db,
+        vault,
+        site=SITE,
+        device=DEVICE,
+        detainee_id="d-1",
+        form_id=form_id,
+        version="2025.1",
+        language="fr",
+        started_at=utc_now(),
+        answers=answers,
+    )
+
+
 def queued(db: Database) -> list[Any]:
     return [decode_event(e.payload) for e in outbox.pending(db)]
 
@@ -232,18 +250,7 @@ def test_answers_given_here_after_another_kiosks_draft_name_it_and_come_after_it
     assert isinstance(again, QuestionnaireProgressEvent)
     assert again.body.resumed == saved.body.resumed
 
-    drafts.submit(
-        db,
-        vault,
-        site=SITE,
-        device=DEVICE,
-        detainee_id="d-1",
-        form_id="masar_wishes",
-        version="2025.1",
-        language="fr",
-        started_at=utc_now(),
-        answers={"q1": "there"},
-    )
+    send(db, vault, {"q1": "there"})
     sent = queued(db)[-1]
     assert isinstance(sent, QuestionnaireResponseEvent) and sent.body.resumed == saved.body.resumed
     apply(db, vault, record(hub_drafts=[elsewhere]))  # still not at the hub: not offered
@@ -366,18 +373,7 @@ def test_rotating_the_key_reencrypts_files_and_drafts(
     db, vault = kiosk
     apply(db, vault, record(file={"location": "court"}, hub_drafts=[hub_draft(utc_now(), "q", {})]))
     save(db, vault, "q9", {"q": SECRET})
-    drafts.submit(
-        db,
-        vault,
-        site=SITE,
-        device=DEVICE,
-        detainee_id="d-1",
-        form_id="masar_intake",
-        version="1",
-        language="ar",
-        started_at=utc_now(),
-        answers={},
-    )
+    send(db, vault, {}, form_id="masar_intake")
     old = (tmp_path / "cache.key").read_bytes()
     new_key = vault.begin_rotation()
     with store.write(db):
