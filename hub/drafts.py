@@ -3,9 +3,11 @@
 any kiosk of the wing resumes where the person stopped.
 
 Events of one person may arrive out of order (two kiosks, one offline for a while) and a
-kiosk's clock may be wrong, so "newest" follows protocol.ordering: by seq within a kiosk, by
-time capped at arrival between kiosks. A draft that is not newer than a response the hub
-already holds for that form is not brought back: the person finished it since.
+kiosk's clock may be wrong, so "newest" follows protocol.ordering: by seq within a kiosk,
+after the other kiosk's draft it went on from, else by time capped at arrival. A draft that
+is not newer than a response the hub already holds for that form is not brought back: the
+person finished it since. hub.ingest locks the batch's people first, so two workers never
+decide from what the other has not committed.
 """
 
 from __future__ import annotations
