@@ -369,7 +369,7 @@ def answers(call: Call, form_id: str, kind: export.Format) -> ResponseReturnValu
     name = export.filename(found, kind, utc_now())
     return Response(
         data,
-        mimetype=export.MEDIA_TYPES[kind],
+        content_type=export.MEDIA_TYPES[kind],  # its charset already said
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
 

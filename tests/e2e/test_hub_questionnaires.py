@@ -253,6 +253,8 @@ def test_answers_are_exported_and_health_answers_only_to_health_staff(
     rows = list(csv.DictReader(io.StringIO(saved.read_text("utf-8-sig"))))
     assert sorted(row["prison_number"] for row in rows) == intake
     assert all(row["education_level"] for row in rows)
+    again = page.request.get(hub_url + "/questionnaires/masar_intake/answers.csv")
+    assert again.headers["content-type"] == "text/csv; charset=utf-8"
 
     page.goto(hub_url + "/questionnaires/phq9")  # the admin holds no health.read
     assert page.locator("#export-refused").count() == 1
@@ -281,5 +283,6 @@ def test_answers_are_exported_and_health_answers_only_to_health_staff(
         ).all()
         assert [(e.details["form_id"], e.details["format"]) for e in exports] == [
             ("masar_intake", "csv"),
+            ("masar_intake", "csv"),  # fetched again for its headers
             ("phq9", "xlsx"),
         ]

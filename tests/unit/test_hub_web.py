@@ -73,6 +73,8 @@ def test_login_failures_are_explained_then_throttled(app: Flask) -> None:
 
 def test_the_login_form_needs_its_own_token(app: Flask) -> None:
     client = app.test_client()
+    form = client.get("/login").text
+    assert 'autocomplete="username"' in form and 'autocomplete="current-password"' in form
     forged = client.post("/login", data={"username": "ada", "password": PASSWORD})
     assert forged.status_code == 400
     assert "masar_session" not in forged.headers.get("Set-Cookie", "")
