@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Masar on a fresh Debian 12 / Raspberry Pi OS machine:
 #   ./dev.sh demo   set everything up, then run `masar demo`
-#   ./dev.sh test   set everything up, then run ruff, mypy and the whole test suite
+#   ./dev.sh test   set everything up, then run ruff, mypy, bandit, pip-audit and the whole test suite
 # Both are safe to run again: each step checks what is already there.
 set -euo pipefail
 cd "$(dirname "$0")"

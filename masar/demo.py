@@ -196,6 +196,7 @@ def run_demo(hub_port: int = 8000, kiosk_port: int = 8080) -> None:
             click.echo(f"  kiosk UI:  {kiosk_url}")
             click.echo(f"  broker:    mqtt://127.0.0.1:{broker.port}")
             click.echo(f"  hub API:   {hub_url}api/v1/openapi.json")
+            click.echo(f"  hub config (for masar hub commands' --config): {root / 'hub.toml'}")
             click.echo(
                 "  log in as admin, registrar, trainer, social, nurse, officer: "
                 f"password {password}"
