@@ -38,6 +38,23 @@ def _load(config_path: Path | None) -> HubConfig:
         raise click.ClickException(str(exc)) from None
 
 
+def _load_existing(config_path: Path | None) -> HubConfig:
+    """The configuration of a hub that must exist already: a command that only reads (a
+    check, a listing) says so when there is no database, rather than make an empty one and
+    report on it (a forgotten --config would look like a clean hub)."""
+    from sqlalchemy.engine import make_url
+
+    config = _load(config_path)
+    url = make_url(config.database_url)
+    path = url.database if url.get_backend_name() == "sqlite" else None
+    if path and path != ":memory:" and not Path(path).exists():
+        raise click.ClickException(
+            f"there is no hub database at {path}: give the hub's configuration with --config "
+            "(or $MASAR_HUB_CONFIG); `masar hub migrate` creates a new one"
+        )
+    return config
+
+
 def _cli_trail(config: HubConfig) -> Trail:
     """Changes made from the command line are audited as the system user who ran them."""
     import getpass
@@ -221,7 +238,7 @@ def audit_verify(config_path: Path | None) -> None:
     from hub import audit as trail
     from hub.db import open_engine, upgrade
 
-    config = _load(config_path)
+    config = _load_existing(config_path)
     writer = open_engine(config.database_url)
     upgrade(writer)
     writer.dispose()
@@ -542,7 +559,7 @@ def models_list(config_path: Path | None) -> None:
     from hub.model_store import list_models
     from protocol.models import CATALOGUE
 
-    config = _load(config_path)
+    config = _load_existing(config_path)
     engine = open_engine(config.database_url)
     try:
         upgrade(engine)

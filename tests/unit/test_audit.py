@@ -94,3 +94,9 @@ def test_the_cli_exits_1_on_a_broken_chain(
     broken = runner.invoke(cli, ["hub", "audit", "verify", "--config", str(config)])
     assert broken.exit_code == 1
     assert "audit entry 2 was changed" in broken.output
+    # A forgotten --config must not check (and so make) an empty hub and call it intact.
+    elsewhere = tmp_path / "no-hub.toml"
+    elsewhere.write_text(f'database_url = "sqlite:///{tmp_path}/none.db"\n')
+    missing = runner.invoke(cli, ["hub", "audit", "verify", "--config", str(elsewhere)])
+    assert missing.exit_code == 1 and "there is no hub database at" in missing.output
+    assert not (tmp_path / "none.db").exists()
