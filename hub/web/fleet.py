@@ -31,6 +31,13 @@ NAV = [NavEntry(90, "fleet.fleet_page", _l("Kiosks"), "fleet.read")]
 Mode = Literal["self_service", "movement_check", "enrolment"]
 
 
+NO_CA = _l(
+    "This hub has no site CA yet, so it cannot enrol kiosks. An administrator creates one "
+    "with “masar provision ca init” and names its folder in the hub's configuration "
+    "(fleet.ca_dir)."
+)
+
+
 class InviteForm(BaseModel):
     site: str = Field(min_length=1, max_length=64)
     device: str = Field(min_length=1, max_length=64)
@@ -57,6 +64,8 @@ def _fleet_page(
         o=overview(call.session),
         kiosks=fleet.kiosks(call.session, call.user.site),
         can_manage=allowed(call.user.role, "fleet.manage"),
+        can_enrol=_config().fleet.ca_dir is not None,
+        no_ca=NO_CA,
         form=form or Form({"site": call.user.site or "", "valid_hours": "24"}),
         invitation=invitation,
     )
@@ -74,6 +83,9 @@ def invite(call: Call) -> ResponseReturnValue:
     wanted, form = read_form(InviteForm)
     if wanted is not None and call.user.site not in (None, wanted.site):
         form.add_error("site", _("You work at %(site)s.", site=call.user.site))
+        wanted = None
+    if wanted is not None and _config().fleet.ca_dir is None:
+        form.add_error("form", str(NO_CA))
         wanted = None
     if wanted is None:
         raise ShowAgain(_fleet_page(call, form))

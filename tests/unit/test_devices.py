@@ -176,3 +176,24 @@ def test_the_fleet_page_makes_a_token_and_shows_its_qr_code(hub: Hub) -> None:
     shown = TOKEN.search(made.text)
     assert shown is not None and "<svg" in made.text
     assert "masar kiosk provision --hub http://localhost --token " + shown.group(1) in made.text
+
+
+def test_a_hub_without_a_site_ca_says_so_instead_of_offering_enrolment(
+    database_url: str, tmp_path: Path
+) -> None:
+    with running_hub(database_url, tmp_path) as hub:
+        hub.add_user("ada", "admin")
+        client = logged_in(hub.app, "ada")
+        page = client.get("/fleet").text
+        assert 'id="no-ca"' in page and "masar provision ca init" in page
+        assert 'action="/fleet/invite"' not in page
+        refused = client.post(
+            "/fleet/invite",
+            data={
+                "site": "rabat-1",
+                "device": "wing-c-1",
+                "wing": "c",
+                "csrf_token": token_of(page),
+            },
+        )
+        assert refused.status_code == 422 and "fleet.ca_dir" in refused.text
