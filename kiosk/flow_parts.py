@@ -34,8 +34,6 @@ class KioskParts:
     ``badge_reader`` is consulted only for its health: taps reach a flow through its
     ``present_badge`` (``BadgeRelay`` feeds it from the reader). None means no reader is
     watched here, and taps come from elsewhere (tests, a reader driven by another thread).
-    ``has_badge_reader`` False: the kiosk has no reader at all (its configuration names
-    none), so a plan that needs a badge cannot be followed and says so at once.
     ``camera`` or ``face_pipeline`` None: faces cannot be used; ``fingerprint`` None:
     fingerprints cannot.
     """
@@ -48,7 +46,6 @@ class KioskParts:
     device: str
     camera: Camera | None = None
     badge_reader: CardReader | None = None
-    has_badge_reader: bool = True
     fingerprint: FingerprintSensor | None = None
     face_pipeline: FacePipeline | None = None
     clock: Callable[[], float] = time.monotonic
@@ -73,7 +70,6 @@ class KioskParts:
             device=config.device,
             camera=agent.camera,
             badge_reader=agent.badge_reader,
-            has_badge_reader=config.badge_reader is not None,
             fingerprint=agent.fingerprint,
             face_pipeline=agent.face_pipeline(),
         )

@@ -68,7 +68,6 @@ CAMERA_DOWN_FINGER = "The camera is not working: use your fingerprint, or call s
 CAMERA_DOWN_BADGE = "The camera is not working: use your badge and your fingerprint, or call staff."
 FINGER_DOWN = "The fingerprint sensor is not working. Please call staff."
 BADGE_READER_DOWN = "The badge reader is not working. Please call staff."
-NO_BADGE_READER = "This kiosk has no badge reader, and a badge is needed here. Please call staff."
 NOT_ENROLLED = "Your face or fingerprint is not enrolled on this kiosk yet. Please call staff."
 NOBODY_ENROLLED = "No faces are enrolled on this kiosk yet. Please call staff."
 TIMED_OUT = "Time is up. Please try again."
@@ -290,8 +289,6 @@ class IdentificationFlow:
             self._attempt = attempt
             if self._camera_needed_but_down(plan):
                 self._finish_abandoned(attempt, CAMERA_DOWN, error=True)
-            elif self._badge_needed_but_missing(plan):
-                self._finish_abandoned(attempt, NO_BADGE_READER, error=True)
             else:
                 self._enter_step(attempt)
             state = self._state()
@@ -668,13 +665,6 @@ class IdentificationFlow:
             if step.option_for("fingerprint") is None or self.parts.fingerprint is None:
                 return True
         return False
-
-    def _badge_needed_but_missing(self, plan: Plan) -> bool:
-        """Whether the plan asks for a badge with nothing else allowed, on a kiosk configured
-        without a badge reader (a movement check, an enrolment station)."""
-        return not self.parts.has_badge_reader and any(
-            all(option.modality == "badge" for option in step.options) for step in plan.steps
-        )
 
     def _opens_staff_login(self, attempt: _Attempt) -> bool:
         """A staff badge shown first to a plan about detainees starts a staff login."""

@@ -107,9 +107,6 @@ def _known() -> dict[str, str]:
         ),
         identify.FINGER_DOWN: _("The fingerprint sensor is not working. Please call staff."),
         identify.BADGE_READER_DOWN: _("The badge reader is not working. Please call staff."),
-        identify.NO_BADGE_READER: _(
-            "This kiosk has no badge reader, and a badge is needed here. Please call staff."
-        ),
         identify.NOT_ENROLLED: _(
             "Your face or fingerprint is not enrolled on this kiosk yet. Please call staff."
         ),

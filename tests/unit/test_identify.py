@@ -34,7 +34,6 @@ from kiosk.identify import (
     CAMERA_DOWN,
     CAMERA_DOWN_BADGE,
     CAMERA_DOWN_FINGER,
-    NO_BADGE_READER,
     NOT_RECOGNISED,
     STAFF_LOGIN_RULE,
     UNKNOWN_BADGE,
@@ -305,18 +304,6 @@ def test_badge_then_face_identifies_the_badge_owner_with_one_event(kiosk: Kiosk)
     assert preview is not None
     picture = cv2.imdecode(np.frombuffer(preview, np.uint8), cv2.IMREAD_COLOR)
     assert picture is not None and picture.shape == (250, 250, 3)  # under 320 px: kept as it is
-
-
-def test_a_kiosk_without_a_badge_reader_says_so_when_a_badge_is_needed(kiosk: Kiosk) -> None:
-    """A movement check begins with the officer's badge: a kiosk configured with no reader
-    ends the attempt at once and says why, rather than waiting for a tap that cannot come."""
-    parts = replace(kiosk.parts(), has_badge_reader=False)
-    flow = kiosk.flow(parts)
-    started = flow.start("movement_check", staff_login=True)
-    assert not started.active and started.error == NO_BADGE_READER
-    face_only = replace(kiosk.parts(policy=FACE_1N), has_badge_reader=False)
-    flow = kiosk.flow(replace(face_only, camera=kiosk.camera(photo_path("Tony_Blair", 5))))
-    assert flow.start("self_service").expect == "face"  # a face alone needs no reader
 
 
 def test_someone_elses_face_is_not_recognised_and_the_screen_names_nobody(kiosk: Kiosk) -> None:
