@@ -29,7 +29,7 @@ from hub.ingest import Incoming, apply_batch
 from hub.models import Detainee
 from hub.questionnaires.library import latest_versions
 from hub.seed import draw_profile, intake_answers, next_seqs, response_message, seed
-from protocol import encode, topics, uuid7
+from protocol import uuid7
 from protocol.events import (
     EventBase,
     Identification,
@@ -41,6 +41,7 @@ from protocol.events import (
     QuestionnaireProgressEvent,
 )
 from protocol.ids import utc_now
+from tests.factories import incoming
 
 BATCH = 100
 Person = Any  # a row of (id, site, wing)
@@ -133,9 +134,7 @@ def _messages(
             "at": now,
             "subject": person.id,
         }
-        event = builders[kind](person, common, rng)
-        topic = topics.event_topic(person.site, device, event.event_type)
-        messages.append(Incoming(topic, encode(event)))
+        messages.append(incoming(builders[kind](person, common, rng)))
     return messages
 
 

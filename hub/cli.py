@@ -7,16 +7,19 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import click
 
 from hub.config import ConfigError, HubConfig, load_config
 from hub.roles import ROLES
+from protocol.events import KioskMode
+
+KIOSK_MODES = get_args(KioskMode)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -175,9 +178,7 @@ def web(
 @click.option("--site", required=True)
 @click.option("--device", required=True)
 @click.argument("kind", type=click.Choice(["sync", "wipe_caches", "set_mode", "rotate_cache_key"]))
-@click.option(
-    "--mode", type=click.Choice(["self_service", "movement_check", "enrolment"]), default=None
-)
+@click.option("--mode", type=click.Choice(KIOSK_MODES), default=None)
 def command(config_path: Path | None, site: str, device: str, kind: str, mode: str | None) -> None:
     """Send a command to one kiosk (it runs it when it is next connected).
 
@@ -351,17 +352,28 @@ def device() -> None:
     """
 
 
+def _kiosk_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options naming a kiosk and its place, shared by `device add` and `device enrol`."""
+    for option in reversed(
+        (
+            config_option,
+            click.option("--site", required=True),
+            click.option("--device", "device_id", required=True),
+            click.option("--wing", required=True, help="the wing whose roster the kiosk receives"),
+            click.option(
+                "--mode",
+                type=click.Choice(KIOSK_MODES),
+                default="self_service",
+                show_default=True,
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @device.command("add")
-@config_option
-@click.option("--site", required=True)
-@click.option("--device", "device_id", required=True)
-@click.option("--wing", required=True, help="the wing whose roster the kiosk receives")
-@click.option(
-    "--mode",
-    type=click.Choice(["self_service", "movement_check", "enrolment"]),
-    default="self_service",
-    show_default=True,
-)
+@_kiosk_options
 def device_add(config_path: Path | None, site: str, device_id: str, wing: str, mode: str) -> None:
     """Register a kiosk (or move it to another wing: it then receives a fresh copy).
 
@@ -388,16 +400,7 @@ def device_add(config_path: Path | None, site: str, device_id: str, wing: str, m
 
 
 @device.command("enrol")
-@config_option
-@click.option("--site", required=True)
-@click.option("--device", "device_id", required=True)
-@click.option("--wing", required=True, help="the wing whose roster the kiosk receives")
-@click.option(
-    "--mode",
-    type=click.Choice(["self_service", "movement_check", "enrolment"]),
-    default="self_service",
-    show_default=True,
-)
+@_kiosk_options
 @click.option("--valid-hours", default=24.0, show_default=True, type=float)
 @click.option("--hub-url", required=True, help="the hub's HTTPS address as the kiosk will reach it")
 def device_enrol(

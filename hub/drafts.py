@@ -88,11 +88,6 @@ def _wins(new: tuple[str, Stamp], kept: tuple[str, Stamp]) -> bool:
     return new[1].after(kept[1]) or (not kept[1].after(new[1]) and new[0] > kept[0])
 
 
-def apply_questionnaire_progress(session: Session, event: EventBase) -> None:
-    """Ingest handler for one ``questionnaire.progress`` (see apply_questionnaire_progresses)."""
-    apply_questionnaire_progresses(session, [event])
-
-
 def apply_questionnaire_progresses(session: Session, events: Sequence[EventBase]) -> None:
     """Ingest handler for a batch's ``questionnaire.progress`` events (one at every answer a
     person gives): each person's newest draft of each form is kept (protocol.ordering,

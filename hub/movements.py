@@ -44,11 +44,6 @@ class MovementError(ValueError):
     """The movement cannot be recorded or listed as asked; the message says why."""
 
 
-def apply_movement_verified(session: Session, event: EventBase) -> None:
-    """Ingest handler for one ``movement.verified`` (see apply_movements_verified)."""
-    apply_movements_verified(session, [event])
-
-
 def apply_movements_verified(session: Session, events: Sequence[EventBase]) -> None:
     """Ingest handler for a batch's ``movement.verified`` events, each applied once per event
     id, in a few statements whatever their number (500 kiosks at a checkpoint each minute).

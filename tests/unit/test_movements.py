@@ -124,7 +124,7 @@ def test_a_movement_is_stored_once_per_event_id(sessions: sessionmaker[Session])
     ingest(sessions, event, event)
     ingest(sessions, event)
     with sessions.begin() as session:
-        movements.apply_movement_verified(session, event)  # a replay of the same event
+        movements.apply_movements_verified(session, [event])  # a replay of the same event
     with sessions() as session:
         assert count(session, Movement) == 1 and count(session, Event) == 1
     assert where(sessions, "m00001") == ("workshop", T0)
